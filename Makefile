@@ -1,0 +1,51 @@
+# The course's two commands (see README):
+#   make book   set up .venv, make the default data, build and execute the whole book -> _build/html
+#   make test   set up .venv, run the unit tests and every chapter (nbval, test profile), check the book builds
+# Everything runs from a fresh clone with only Python 3.11+ and make.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The chapters, in book order, read from _toc.yml (so a chapter cannot be left out of `make test`).
+CHAPTERS = $(shell $(PY) -m mvgtutor.book chapters)
+# Workers for pytest-xdist: CI's 2 cores, fewer on request (JOBS=1 make test).
+JOBS ?= 2
+NBVAL_CELL_TIMEOUT ?= 900
+
+.PHONY: install data book book-instructor test test-unit test-chapters test-book clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+# The embedded default dataset of the active profile (MVGTUTOR_PROFILE, default gpu/cpu by hardware).
+data: install
+	$(PY) -m mvgtutor simulate --default
+
+book: install data
+	$(PY) -m mvgtutor.book config --out _build/configs/book.yml
+	$(VENV)/bin/jupyter-book build . --config _build/configs/book.yml
+	@echo "Book: _build/html/index.html"
+
+# The instructor edition: the same book with the exercise solutions shown.
+book-instructor: install data
+	$(PY) -m mvgtutor.book config --solutions show --out _build/configs/instructor.yml
+	$(VENV)/bin/jupyter-book build . --config _build/configs/instructor.yml --path-output _build/instructor
+
+test: install
+	MVGTUTOR_PROFILE=test $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
+		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(CHAPTERS)
+	$(MAKE) --no-print-directory test-book
+
+# Build the book without executing it, warnings as errors: a broken _toc.yml, cross-reference,
+# citation or exercise label fails here.
+test-book: install
+	$(PY) -m mvgtutor.book config --execute off --out _build/configs/check.yml
+	$(VENV)/bin/jupyter-book build . --config _build/configs/check.yml --path-output _build/check -W --keep-going --all
+
+clean:
+	rm -rf _build .pytest_cache

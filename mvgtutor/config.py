@@ -1,0 +1,185 @@
+"""Every setting of the course in one place: the paper's defaults and the three profiles.
+
+The paper (Li et al. 2025, Sec. 5.1.2) trains with C=256, Ln=12, 16 heads, patch 4^3, K=16 clusters,
+mask rate 50%, Adam 1e-3, batch 72, 200 epochs, lr x0.1 every 100 epochs, on SHREC 2021 (ten 512^3
+tomograms, 1 nm voxels). Those numbers are the field defaults of the dataclasses below.
+
+A *profile* shrinks them to fit a machine:
+
+* ``test``: tiny, for CI on a 2-core CPU (every chapter in seconds; numbers mean nothing).
+* ``cpu``: a laptop CPU; small data and model that still learn something real in minutes.
+* ``gpu``: the paper's settings, for a Colab or workstation GPU.
+
+The profile is chosen by the environment variable ``MVGTUTOR_PROFILE``; when it is unset the default is
+``gpu`` if CUDA is available, else ``cpu``.  Ablations are small deltas: ``dataclasses.replace(cfg, ...)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from mvgtutor.errors import ProfileError
+
+PROFILE_ENV = "MVGTUTOR_PROFILE"
+PROFILE_NAMES = ("test", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The dataset: SHREC 2021 shape by default (ten 512^3 tomograms at 1 nm, the last one held out)."""
+
+    tomogram_size: int = 512  # voxels per side of each cubic tomogram
+    n_tomograms: int = 10  # SHREC 2021 has ten (model_0 .. model_9)
+    n_test: int = 1  # the last n_test tomograms are held out (the paper tests on the tenth)
+    voxel_size_nm: float = 1.0  # SHREC 2021 tomograms: 10 A voxels
+    patch_size: int = 32  # non-overlapping training patches, 32^3 as in the paper
+    snr: float | None = None  # None: the dose of the physical default sets the noise
+    seed: int = 0
+    drop_empty_patches: bool = False  # drop patches that hold background only
+    num_classes: int = 16  # background + 13 proteins + vesicle + fiducial
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """MVGFormer's architecture. Field defaults are the paper's (Sec. 5.1.2); options are the ablations."""
+
+    in_channels: int = 1
+    num_classes: int = 16
+    input_size: int = 32  # side of the cubic input patch
+    token_patch: int = 4  # Hp = Wp = Dp: each token covers 4^3 voxels
+    embed_dim: int = 256  # C
+    depth: int = 12  # Ln
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    views: tuple[str, ...] = ("xy", "yz", "xz")  # the multi-view perspectives (Sec. 4.2)
+    position: str = "learned"  # per-view learned | "sinusoidal" | "rotary" | "shared" (one 3D embedding)
+    # context encoder and visual graph (Sec. 4.1)
+    num_clusters: int = 16  # K
+    kmeans_iters: int = 10
+    graph_method: str = "kmeans"  # "kmeans" | "spectral" | "mincut" | "none" (plain self-attention)
+    graph_query: str = "token_cluster"  # reading of eq. 7, see chapter 5: "token_cluster" | "nodes"
+    # decoders (Sec. 4.3)
+    decoder: str = "p3da"  # "p3da" | "mf" | "mlp"
+    decoder_channels: int = 64
+    p3da_dilations: tuple[int, ...] = (1, 6, 12, 18)
+    mf_levels: int = 4  # MF reads layers Ln/N, 2Ln/N, ..., Ln
+    fusion: str = "sum"  # "sum" | "norm_sum" | "learned" (Table 9)
+    # view-masked self-supervised learning (Sec. 4.4)
+    vsl: bool = True
+    mask_ratio: float = 0.5  # eta
+    vsl_decoder_depth: int = 1
+    vsl_decoder_dim: int = 128
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation (Sec. 5.1.2) and the engine's housekeeping."""
+
+    epochs: int = 200
+    batch_size: int = 72
+    lr: float = 1e-3
+    lr_step_epochs: int = 100  # lr x lr_gamma every lr_step_epochs
+    lr_gamma: float = 0.1
+    weight_decay: float = 0.0
+    lambda_views: float = 1.0  # lambda1 in front of the per-view CE terms of eq. 9
+    lambda_recon: float = 1.0  # lambda2 in front of the VSL reconstruction term of eq. 9
+    seed: int = 0
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
+    compile: bool = False
+    checkpoint_every_epochs: int = 10
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named bundle of data, model and training settings."""
+
+    name: str
+    description: str
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# Each profile: a few overrides of the paper's defaults, nothing else.
+_OVERRIDES: dict[str, dict[str, dict]] = {
+    "test": dict(
+        data=dict(tomogram_size=64, n_tomograms=3, n_test=1),
+        model=dict(embed_dim=32, depth=2, num_heads=2, num_clusters=4, kmeans_iters=3,
+                   decoder_channels=8, mf_levels=2, vsl_decoder_dim=32),
+        train=dict(epochs=2, batch_size=8, lr_step_epochs=1, checkpoint_every_epochs=1),
+    ),
+    "cpu": dict(
+        data=dict(tomogram_size=160, n_tomograms=4, n_test=1),
+        model=dict(embed_dim=96, depth=4, num_heads=4, num_clusters=16, decoder_channels=32,
+                   mf_levels=2, vsl_decoder_dim=64),
+        train=dict(epochs=30, batch_size=16, lr_step_epochs=20, checkpoint_every_epochs=5),
+    ),
+    "gpu": dict(),
+}
+
+_DESCRIPTIONS = {
+    "test": "tiny: CI on a 2-core CPU, seconds per chapter, numbers are not meaningful",
+    "cpu": "laptop CPU: small data and model that still learn in minutes",
+    "gpu": "the paper's settings (C=256, Ln=12, batch 72, 512^3 tomograms) for a GPU",
+}
+
+
+def make_profile(name: str) -> Profile:
+    """The profile called ``name`` (one of ``PROFILE_NAMES``), built from the paper's defaults."""
+    if name not in PROFILE_NAMES:
+        raise ProfileError(
+            f"unknown profile {name!r}: set {PROFILE_ENV} to one of {', '.join(PROFILE_NAMES)} "
+            f"(or unset it to choose automatically)"
+        )
+    over = _OVERRIDES[name]
+    return Profile(
+        name=name,
+        description=_DESCRIPTIONS[name],
+        data=dataclasses.replace(DataConfig(), **over.get("data", {})),
+        model=dataclasses.replace(ModelConfig(), **over.get("model", {})),
+        train=dataclasses.replace(TrainConfig(), **over.get("train", {})),
+    )
+
+
+def cuda_available() -> bool:
+    """True when a CUDA GPU is visible to torch."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def profile_name(name: str | None = None) -> str:
+    """Resolve the profile name: ``name`` if given, else ``$MVGTUTOR_PROFILE``, else gpu/cpu by hardware.
+
+    Raises ``ProfileError`` (one line, says what to do) for an unknown name or for ``gpu`` without CUDA.
+    """
+    chosen = name or os.environ.get(PROFILE_ENV, "").strip().lower() or None
+    if chosen is None:
+        return "gpu" if cuda_available() else "cpu"
+    if chosen not in PROFILE_NAMES:
+        make_profile(chosen)  # raises the friendly error
+    if chosen == "gpu" and not cuda_available():
+        raise ProfileError(
+            f"{PROFILE_ENV}=gpu but no CUDA GPU is visible: switch to a GPU runtime "
+            f"(Colab: Runtime > Change runtime type > GPU) or set {PROFILE_ENV}=cpu"
+        )
+    return chosen
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The active profile (see ``profile_name`` for how it is chosen)."""
+    return make_profile(profile_name(name))
+
+
+def paper_config() -> Profile:
+    """The paper's settings, whatever the hardware (for parameter counts and FLOP estimates)."""
+    return make_profile("gpu")
+
+
+def to_dict(obj) -> dict:
+    """A plain, JSON-ready dict of a config dataclass (nested ones included)."""
+    return dataclasses.asdict(obj)

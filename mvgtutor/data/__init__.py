@@ -1,0 +1,1 @@
+"""Data: the simulator, the real file formats, patches and views."""

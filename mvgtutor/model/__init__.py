@@ -1,0 +1,1 @@
+"""MVGFormer, one readable module per component (see chapters 3-6)."""

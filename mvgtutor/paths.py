@@ -1,0 +1,80 @@
+"""Where the course keeps its data and its training runs, and atomic file writes.
+
+* ``MVGTUTOR_DATA_DIR`` (default: ``<checkout>/data`` in a source checkout, else ``~/.cache/mvgtutor/data``)
+* ``MVGTUTOR_RUNS_DIR`` (default: ``<checkout>/runs`` in a source checkout, else ``~/.cache/mvgtutor/runs``)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def project_root() -> Path | None:
+    """The source checkout holding this package (the folder with ``_config.yml``), or None when installed."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "_config.yml").is_file() and (root / "mvgtutor").is_dir() else None
+
+
+def _default_dir(env: str, leaf: str) -> Path:
+    if os.environ.get(env):
+        return Path(os.environ[env]).expanduser()
+    root = project_root()
+    return (root / leaf) if root is not None else Path.home() / ".cache" / "mvgtutor" / leaf
+
+
+def data_root() -> Path:
+    """The folder that holds the course's datasets (one sub-folder per dataset)."""
+    return _default_dir("MVGTUTOR_DATA_DIR", "data")
+
+
+def runs_root() -> Path:
+    """The folder that holds training runs (checkpoints, histories), keyed by config hash."""
+    return _default_dir("MVGTUTOR_RUNS_DIR", "runs")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb"):
+    """Open a temporary file beside ``path``; on success rename it over ``path`` (never a half-written file).
+
+    >>> with atomic_write("x.json", "w") as f:
+    ...     f.write("{}")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_path(path: str | os.PathLike):
+    """A context manager yielding a temporary path beside ``path``, renamed onto it on success.
+
+    For libraries that want a file name rather than a handle (``torch.save``, ``mrcfile.new``).
+    """
+
+    @contextlib.contextmanager
+    def _ctx():
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    return _ctx()
