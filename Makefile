@@ -37,6 +37,7 @@ book-instructor: install data
 	$(VENV)/bin/jupyter-book build . --config _build/configs/instructor.yml --path-output _build/instructor
 
 test: install
+	MVGTUTOR_PROFILE=test $(PY) -m mvgtutor simulate --default
 	MVGTUTOR_PROFILE=test $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
 		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(CHAPTERS)
 	$(MAKE) --no-print-directory test-book

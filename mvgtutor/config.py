@@ -60,11 +60,14 @@ class ModelConfig:
     num_clusters: int = 16  # K
     kmeans_iters: int = 10
     graph_method: str = "kmeans"  # "kmeans" | "spectral" | "mincut" | "none" (plain self-attention)
-    graph_query: str = "token_cluster"  # reading of eq. 7, see chapter 5: "token_cluster" | "nodes"
+    graph_query: str = "token_cluster"  # reading of eq. 7, see chapter 5: "token_cluster" | "token_plus_node"
+    graph_seed: int = 0  # seeds the k-means++ / spectral initialisation when forward() gets no generator
     # decoders (Sec. 4.3)
     decoder: str = "p3da"  # "p3da" | "mf" | "mlp"
     decoder_channels: int = 64
     p3da_dilations: tuple[int, ...] = (1, 6, 12, 18)
+    p3da_upsample: str = "unpatchify"  # tokens -> H x W x D map: "unpatchify" (learned) | "trilinear"
+    p3da_conv: str = "valid_taps"  # dilated convs: "valid_taps" (skips taps in the padding) | "dense"
     mf_levels: int = 4  # MF reads layers Ln/N, 2Ln/N, ..., Ln
     fusion: str = "sum"  # "sum" | "norm_sum" | "learned" (Table 9)
     # view-masked self-supervised learning (Sec. 4.4)
@@ -183,3 +186,15 @@ def paper_config() -> Profile:
 def to_dict(obj) -> dict:
     """A plain, JSON-ready dict of a config dataclass (nested ones included)."""
     return dataclasses.asdict(obj)
+
+
+def profile_differences(name: str) -> dict[str, tuple[object, object]]:
+    """What profile ``name`` changes from the paper: ``{"model.embed_dim": (256, 96), ...}``."""
+    paper, profile = make_profile("gpu"), make_profile(name)
+    changes = {}
+    for part in ("data", "model", "train"):
+        for key, paper_value in dataclasses.asdict(getattr(paper, part)).items():
+            value = getattr(getattr(profile, part), key)
+            if value != paper_value:
+                changes[f"{part}.{key}"] = (paper_value, value)
+    return changes

@@ -10,6 +10,7 @@ it is missing (Colab) and then calls ``setup_notebook()``, which
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from dataclasses import dataclass
@@ -74,3 +75,57 @@ def setup_notebook(profile: str | None = None, seed: int = 0, quiet: bool = Fals
     if not quiet:
         print(env.summary())
     return env
+
+
+def _memory_gib() -> float | None:
+    """Physical memory of this machine in GiB (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def environment_report(env: NotebookEnv | None = None) -> dict[str, str]:
+    """What this machine offers the course: versions, device, memory, and where data and runs live."""
+    from mvgtutor import __version__
+    from mvgtutor.paths import data_root, runs_root
+
+    env = env or setup_notebook(quiet=True)
+    memory = _memory_gib()
+    report = {
+        "mvgtutor": __version__,
+        "Python": platform.python_version(),
+        "torch": torch.__version__,
+        "profile": f"{env.profile.name} ({env.profile.description})",
+        "device": str(env.device),
+        "CPU cores": str(os.cpu_count()),
+        "memory": f"{memory:.1f} GiB" if memory else "unknown",
+        "CUDA available": str(torch.cuda.is_available()),
+        "Colab": str(env.in_colab),
+        "data folder": str(data_root()),
+        "runs folder": str(runs_root()),
+    }
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        report["GPU"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB, compute capability {props.major}.{props.minor}"
+        report["bf16 on GPU"] = str(props.major >= 8)
+        report["cuDNN"] = str(torch.backends.cudnn.version())
+    return report
+
+
+def print_environment_report(env: NotebookEnv | None = None) -> None:
+    """Print ``environment_report`` as an aligned two-column table."""
+    report = environment_report(env)
+    width = max(map(len, report))
+    for key, value in report.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def markdown_table(rows: list[dict], headers: list[str] | None = None):
+    """Render a list of dicts as a Markdown table (an ``IPython.display.Markdown`` object)."""
+    from IPython.display import Markdown
+
+    headers = headers or list(rows[0])
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(row.get(h, "")) for h in headers) + " |" for row in rows]
+    return Markdown("\n".join(lines))

@@ -1,0 +1,235 @@
+"""The course's foundation: profiles, friendly errors, atomic files, the CLI, and the book's own wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from mvgtutor import config
+from mvgtutor.book import chapter_notebooks, derived_config, toc_files
+from mvgtutor.errors import ProfileError
+from mvgtutor.notebook import FIRST_CELL, REPOSITORY_URL
+from mvgtutor.paths import atomic_path, atomic_write
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- profiles -------------------------------------------------------------------------------------------
+
+def test_paper_defaults_are_the_gpu_profile():
+    paper = config.paper_config()
+    assert (paper.model.embed_dim, paper.model.depth, paper.model.num_heads) == (256, 12, 16)
+    assert (paper.model.token_patch, paper.model.num_clusters, paper.model.mask_ratio) == (4, 16, 0.5)
+    assert (paper.train.lr, paper.train.batch_size, paper.train.epochs) == (1e-3, 72, 200)
+    assert (paper.train.lr_step_epochs, paper.train.lr_gamma) == (100, 0.1)
+    assert (paper.data.tomogram_size, paper.data.n_tomograms, paper.data.patch_size) == (512, 10, 32)
+    assert config.profile_differences("gpu") == {}
+
+
+@pytest.mark.parametrize("has_cuda, expected", [(True, "gpu"), (False, "cpu")])
+def test_default_profile_follows_the_hardware(monkeypatch, has_cuda, expected):
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    monkeypatch.setattr(config, "cuda_available", lambda: has_cuda)
+    assert config.get_profile().name == expected
+
+
+def test_profile_from_environment(monkeypatch):
+    monkeypatch.setenv(config.PROFILE_ENV, "Test")
+    assert config.get_profile().name == "test"
+
+
+def test_unknown_profile_says_what_to_do(monkeypatch):
+    monkeypatch.setenv(config.PROFILE_ENV, "laptop")
+    with pytest.raises(ProfileError, match="unknown profile 'laptop'.*test, cpu, gpu"):
+        config.get_profile()
+
+
+def test_gpu_profile_without_gpu_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    with pytest.raises(ProfileError, match="no CUDA GPU.*MVGTUTOR_PROFILE=cpu") as info:
+        config.get_profile("gpu")
+    assert "\n" not in str(info.value)
+
+
+def test_profiles_shrink_the_paper():
+    test, cpu, gpu = (config.make_profile(n) for n in ("test", "cpu", "gpu"))
+    assert test.data.tomogram_size < cpu.data.tomogram_size < gpu.data.tomogram_size
+    assert test.model.embed_dim < cpu.model.embed_dim <= gpu.model.embed_dim
+    for profile in (test, cpu, gpu):
+        assert profile.model.embed_dim % profile.model.num_heads == 0
+        assert profile.data.tomogram_size % profile.data.patch_size == 0
+        assert 0 < profile.data.n_test < profile.data.n_tomograms
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "result.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target, "w") as handle:
+            handle.write("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+    with atomic_write(target, "w") as handle:
+        json.dump({"ok": True}, handle)
+    assert json.loads(target.read_text()) == {"ok": True}
+
+
+def test_atomic_path_renames_on_success_only(tmp_path):
+    target = tmp_path / "sub" / "weights.bin"
+    with pytest.raises(ValueError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"x")
+            raise ValueError
+    assert not target.exists()
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"done")
+    assert target.read_bytes() == b"done"
+    assert [p.name for p in target.parent.iterdir()] == ["weights.bin"]
+
+
+# --- command line ---------------------------------------------------------------------------------------
+
+def test_cli_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "mvgtutor", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for command in ("simulate", "info", "train", "evaluate", "score", "bench"):
+        assert command in out.stdout
+
+
+def test_cli_every_registered_command_exists():
+    from mvgtutor.cli import COMMANDS
+
+    for command in COMMANDS:
+        out = subprocess.run([sys.executable, "-m", "mvgtutor", command, "--help"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert "usage: python -m mvgtutor " + command in out.stdout
+
+
+# --- packaging ------------------------------------------------------------------------------------------
+
+def _names(requirements: list[str]) -> dict[str, str]:
+    import re
+
+    return {re.split(r"[<>=!~ \[]", r, maxsplit=1)[0].lower(): r for r in requirements}
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["dev"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = [r for r in pip_section if not r.startswith("-e")]
+    assert _names(listed) == _names(declared)
+
+
+def test_constraints_pin_every_declared_dependency_and_cpu_torch():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    missing = [n for n in declared if n.replace("_", "-") not in pins]
+    assert not missing, f"constraints.txt does not pin {missing}"
+    assert pins["torch"] == "2.13.0"
+    assert "torch>=" in _names(project["dependencies"])["torch"]  # loose in the package: Colab keeps its torch
+
+
+# --- the book -------------------------------------------------------------------------------------------
+
+def _book_notebooks() -> list[Path]:
+    return sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
+    listed = toc_files(ROOT)
+    for entry in listed:
+        assert any((ROOT / (entry + ext)).is_file() for ext in (".ipynb", ".md")), f"{entry} in _toc.yml is missing"
+    for notebook in _book_notebooks():
+        assert str(notebook.relative_to(ROOT).with_suffix("")) in listed, f"{notebook.name} is not in _toc.yml"
+
+
+def test_make_test_runs_every_toc_chapter_under_nbval():
+    out = subprocess.run(["make", "-n", "test", f"PY={sys.executable}"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    commands = out.stdout.replace("\\\n", " ").splitlines()
+    pytest_lines = [line for line in commands if "pytest" in line and "--nbval-lax" in line]
+    assert pytest_lines, out.stdout
+    for notebook in chapter_notebooks(ROOT):
+        assert str(notebook) in pytest_lines[0], f"{notebook} is not executed by nbval in `make test`"
+    assert "--nbval-cell-timeout" in pytest_lines[0]
+
+
+@pytest.mark.parametrize("notebook", _book_notebooks(), ids=lambda p: p.name)
+def test_notebook_is_stored_without_outputs(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{notebook.name} has outputs: clear them"
+
+
+@pytest.mark.parametrize("notebook", _book_notebooks(), ids=lambda p: p.name)
+def test_notebook_starts_with_the_setup_cell(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.source == FIRST_CELL, f"{notebook.name}: the first code cell must be notebook.FIRST_CELL"
+
+
+def test_repository_url_is_set_in_one_place():
+    book_config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert book_config["repository"]["url"] == REPOSITORY_URL
+    assert book_config["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
+
+
+def test_derived_configs_switch_execution_and_solutions_only():
+    original = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert original["execute"]["execute_notebooks"] == "cache"
+    assert original["sphinx"]["config"]["hide_solutions"] is True
+    check = derived_config(execute="off")
+    instructor = derived_config(solutions="show")
+    assert check["execute"]["execute_notebooks"] == "off"
+    assert instructor["sphinx"]["config"]["hide_solutions"] is False
+    assert instructor["execute"] == original["execute"]
+
+
+def test_widget_javascript_is_vendored():
+    book_config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    scripts = book_config["sphinx"]["config"]["nb_ipywidgets_js"]
+    static = ROOT / book_config["sphinx"]["config"]["html_static_path"][0]
+    for script in scripts:
+        assert "://" not in script, f"{script} would need the network"
+        assert (static / script).stat().st_size > 10_000
+
+
+def test_ci_runs_make_test():
+    script = (ROOT / ".ci" / "run").read_text()
+    commands = [line.strip() for line in script.splitlines() if line.strip() and not line.startswith("#")]
+    assert "make test" in commands
+    assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_nbval_harness_fails_when_a_cell_raises(tmp_path):
+    """The same pytest/nbval options as `make test`: a raising cell must fail the run."""
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise RuntimeError('a chapter is broken')"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, path)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax",
+                          "--nbval-cell-timeout=60", str(path)], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 1, run.stdout
+    assert "a chapter is broken" in run.stdout
