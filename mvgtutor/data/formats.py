@@ -242,9 +242,9 @@ def read_particle_locations(path: str | os.PathLike) -> list[Particle]:
 class ShrecTomogram:
     """One SHREC 2021 ``model_N`` folder in memory. Volumes are ``(Z, Y, X)`` numpy arrays.
 
-    ``reconstruction`` is float32, ``class_mask`` uint8 (0-15), ``occupancy_mask`` int64 instance ids
-    (None when the file is absent), ``grandmodel`` float32 (None when absent). Large files come back as
-    read-only memory maps (see ``read_mrc``).
+    ``reconstruction`` is float32, ``class_mask`` uint8 (0-15), ``occupancy_mask`` integer instance ids
+    (uint8, or int32 beyond 255; None when the file is absent), ``grandmodel`` float32 (None when absent).
+    Large reconstructions and grand models come back as read-only memory maps (see ``read_mrc``).
     """
 
     name: str
@@ -298,8 +298,11 @@ def write_shrec_tomogram(folder: str | os.PathLike, *, reconstruction, class_mas
 
 
 def read_shrec_tomogram(folder: str | os.PathLike, expected_voxel_size_nm: float | None = None,
-                        mmap: bool | None = None) -> ShrecTomogram:
+                        mmap: bool | None = None, with_extras: bool = True) -> ShrecTomogram:
     """Read one SHREC 2021 ``model_N`` folder (see the module docstring for its files).
+
+    ``with_extras=False`` skips ``occupancy_mask.mrc`` and ``grandmodel.mrc`` (both None then), which
+    training does not need.
 
     Every MRC header must agree on the voxel size (and with ``expected_voxel_size_nm`` when given).
     Raises ``DataError`` naming the file for: a missing required file, a truncated MRC, a wrong dtype
@@ -318,11 +321,10 @@ def read_shrec_tomogram(folder: str | os.PathLike, expected_voxel_size_nm: float
         raise DataError(f"{folder / CLASS_MASK}: labels must lie in 0..{NUM_CLASSES - 1}, "
                         f"found {class_mask.max()}")
     occupancy = None
-    if (folder / OCCUPANCY_MASK).is_file():
+    if with_extras and (folder / OCCUPANCY_MASK).is_file():
         occupancy = _read_labels(folder / OCCUPANCY_MASK, voxel_size_nm, reconstruction.shape, mmap)
-        occupancy = occupancy.astype(np.int64, copy=False)
     grandmodel = None
-    if (folder / GRANDMODEL).is_file():
+    if with_extras and (folder / GRANDMODEL).is_file():
         grandmodel = _read_image(folder / GRANDMODEL, voxel_size_nm, mmap, shape=reconstruction.shape)
     particles = read_particle_locations(folder / PARTICLE_LOCATIONS)
     _check_particles_inside(particles, reconstruction.shape, folder / PARTICLE_LOCATIONS)
@@ -355,7 +357,7 @@ def _read_image(path: Path, voxel_size_nm: float, mmap: bool | None,
 
 
 def _read_labels(path: Path, voxel_size_nm: float, shape: tuple[int, ...], mmap: bool | None) -> np.ndarray:
-    """An integer volume (labels or instance ids), as uint8 when every value fits, else int64."""
+    """An integer volume (labels or instance ids), as uint8 when every value fits, else int32."""
     volume = read_mrc(path, voxel_size_nm, mmap=mmap)
     _check_shape(path, volume.shape, shape)
     if volume.dtype.kind == "f":
@@ -368,7 +370,7 @@ def _read_labels(path: Path, voxel_size_nm: float, shape: tuple[int, ...], mmap:
         raise DataError(f"{path}: negative values ({volume.min()}) in a mask; labels and ids start at 0")
     if volume.size == 0 or volume.max() <= np.iinfo(np.uint8).max:
         return volume.astype(np.uint8)
-    return volume.astype(np.int64)
+    return volume.astype(np.int32)
 
 
 def _check_shape(path: Path, shape, expected) -> None:

@@ -1,0 +1,243 @@
+"""From tomograms to training data: normalisation, 32^3 patches, the split by tomogram, augmentation, datasets.
+
+The pipeline of the paper (Sec. 5.1.1): cut each tomogram into non-overlapping ``patch_size^3`` cubes
+(``512^3 -> 16^3 = 4096`` patches), train on the patches of the first tomograms and test on those of the last
+``n_test`` ones, so no test patch ever comes from a training tomogram.
+
+**Normalisation** (the same in training and inference, see ``normalize_tomogram``): each whole tomogram is
+shifted and scaled to zero mean and unit standard deviation *before* it is cut into patches, so every patch
+keeps its contrast relative to its tomogram.
+
+Shapes: a tomogram is ``(Z, Y, X)``; patches are ``(N, p, p, p)`` in the same axis order; a batch is
+``images (B, 1, p, p, p)`` float32 and ``labels (B, p, p, p)`` int64, i.e. ``(B, C, D, H, W)`` with D=z,
+H=y, W=x.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mvgtutor.config import DataConfig
+from mvgtutor.data.classes import NUM_CLASSES
+from mvgtutor.data.formats import ShrecTomogram, list_tomograms, read_shrec_tomogram
+from mvgtutor.errors import ConfigError, DataError
+
+NORMALIZATION_EPS = 1e-6  # guards the division for a constant volume
+
+
+# ------------------------------------------------------------------------------------------ normalisation
+def normalize_tomogram(volume) -> torch.Tensor:
+    """Zero mean, unit standard deviation over the whole tomogram, as float32. ``(Z, Y, X) -> (Z, Y, X)``.
+
+    Use the same function before training and before inference (statistics over the whole tomogram,
+    never per patch).
+    """
+    volume = torch.as_tensor(np.asarray(volume) if not torch.is_tensor(volume) else volume)
+    volume = volume.to(torch.float32)
+    mean = volume.mean(dtype=torch.float64)
+    std = volume.std().to(torch.float64)
+    return ((volume - mean) / (std + NORMALIZATION_EPS)).to(torch.float32)
+
+
+# ----------------------------------------------------------------------------------------------- patches
+def patch_grid(shape: Sequence[int], patch_size: int) -> tuple[int, int, int]:
+    """How many whole patches fit along z, y and x of a ``(Z, Y, X)`` volume (a remainder is left out)."""
+    if patch_size <= 0:
+        raise ConfigError(f"patch_size must be a positive integer, got {patch_size}")
+    grid = tuple(int(s) // patch_size for s in shape)
+    if len(grid) != 3 or min(grid) == 0:
+        raise DataError(f"a volume of shape {tuple(shape)} holds no whole {patch_size}^3 patch; "
+                        f"use a smaller patch_size or a larger tomogram")
+    return grid
+
+
+def extract_patches(volume, patch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut a ``(Z, Y, X)`` volume into non-overlapping cubes, in z-major order.
+
+    Returns ``patches (N, p, p, p)`` (same dtype) and ``origins (N, 3)`` int64, the ``(z, y, x)`` voxel of
+    each patch's first corner. Voxels beyond the last whole patch along an axis are left out.
+    """
+    volume = volume if torch.is_tensor(volume) else torch.as_tensor(np.ascontiguousarray(volume))
+    p = patch_size
+    nz, ny, nx = patch_grid(volume.shape, p)
+    cubes = volume[: nz * p, : ny * p, : nx * p]  # (nz*p, ny*p, nx*p)
+    cubes = cubes.reshape(nz, p, ny, p, nx, p)  # (nz, p, ny, p, nx, p)
+    cubes = cubes.permute(0, 2, 4, 1, 3, 5)  # (nz, ny, nx, p, p, p)
+    patches = cubes.reshape(nz * ny * nx, p, p, p)  # (N, p, p, p)
+    grid = torch.stack(torch.meshgrid(torch.arange(nz), torch.arange(ny), torch.arange(nx), indexing="ij"), -1)
+    origins = grid.reshape(-1, 3) * p  # (N, 3) as (z, y, x)
+    return patches, origins
+
+
+def assemble_patches(patches: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
+    """Inverse of ``extract_patches`` for a full grid: ``(nz*ny*nx, p, p, p) -> (nz*p, ny*p, nx*p)``."""
+    nz, ny, nx = grid
+    p = patches.shape[-1]
+    if patches.shape[0] != nz * ny * nx:
+        raise DataError(f"{patches.shape[0]} patches do not fill a {nz}x{ny}x{nx} grid")
+    cubes = patches.reshape(nz, ny, nx, p, p, p)  # (nz, ny, nx, p, p, p)
+    cubes = cubes.permute(0, 3, 1, 4, 2, 5)  # (nz, p, ny, p, nx, p)
+    return cubes.reshape(nz * p, ny * p, nx * p)
+
+
+def non_empty(labels: torch.Tensor) -> torch.Tensor:
+    """A boolean mask ``(N,)``: which label patches ``(N, p, p, p)`` hold at least one foreground voxel."""
+    return labels.flatten(1).amax(dim=1) > 0
+
+
+def split_by_tomogram(tomograms: Sequence, n_test: int) -> tuple[list, list]:
+    """The first ``len - n_test`` tomograms train, the last ``n_test`` test (the paper: 9 + 1).
+
+    Patches are made per tomogram after this split, so no tomogram contributes to both sets.
+    """
+    tomograms = list(tomograms)
+    if not 1 <= n_test < len(tomograms):
+        raise DataError(f"cannot hold out n_test={n_test} of {len(tomograms)} tomograms; need at least one "
+                        f"for training and one for testing (simulate more with --n-tomograms)")
+    return tomograms[: len(tomograms) - n_test], tomograms[len(tomograms) - n_test:]
+
+
+# ------------------------------------------------------------------------------------------ augmentation
+def augment_patches(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+            rotate: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random flips along z, y, x and (``rotate``) quarter turns in the y-x plane, per sample.
+
+    ``images (B, 1, p, p, p)`` and ``labels (B, p, p, p)`` get the same transform, so they stay aligned.
+    Flips keep the missing wedge where it is (it is mirror-symmetric); a quarter turn about z swaps x and
+    y and so moves it from the x-z to the y-z Fourier plane (chapter 2 discusses this). Draws come from
+    ``generator`` (a CPU ``torch.Generator``), so a seed fixes every choice.
+    """
+    batch = images.shape[0]
+    flips = torch.rand(batch, 3, generator=generator) < 0.5  # (B, 3): flip z, y, x?
+    turns = torch.randint(0, 4, (batch,), generator=generator) if rotate else torch.zeros(batch, dtype=torch.long)
+    images, labels = images.clone(), labels.clone()
+    for axis in range(3):
+        chosen = flips[:, axis].nonzero().squeeze(1).to(images.device)
+        images[chosen] = images[chosen].flip(2 + axis)  # image dims (B, 1, D, H, W)
+        labels[chosen] = labels[chosen].flip(1 + axis)  # label dims (B, D, H, W)
+    for k in (1, 2, 3):
+        chosen = (turns == k).nonzero().squeeze(1).to(images.device)
+        images[chosen] = images[chosen].rot90(k, dims=(3, 4))  # in the (H, W) = (y, x) plane
+        labels[chosen] = labels[chosen].rot90(k, dims=(2, 3))
+    return images, labels
+
+
+# --------------------------------------------------------------------------------------------- datasets
+class PatchDataset:
+    """All patches of some tomograms in memory, as two tensors on one device, served by index.
+
+    ``images (N, 1, p, p, p)`` float32 (normalised per tomogram), ``labels (N, p, p, p)`` uint8 (int64 when
+    served), ``tomogram_index (N,)`` and ``origins (N, 3)`` (``(z, y, x)`` of each patch in its tomogram).
+    Batches are slices of these tensors: no DataLoader, no copies from the CPU when the device is cuda.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, tomogram_index: torch.Tensor,
+                 origins: torch.Tensor, tomogram_names: Sequence[str]):
+        if not (images.shape[0] == labels.shape[0] == tomogram_index.shape[0] == origins.shape[0]):
+            raise DataError("images, labels, tomogram_index and origins must have the same length")
+        self.images = images
+        self.labels = labels
+        self.tomogram_index = tomogram_index
+        self.origins = origins
+        self.tomogram_names = tuple(tomogram_names)
+
+    @classmethod
+    def from_tomograms(cls, tomograms: Iterable[ShrecTomogram], patch_size: int, drop_empty: bool = False,
+                       device: str | torch.device = "cpu") -> PatchDataset:
+        """Normalise each tomogram, cut it into patches, optionally drop background-only ones, stack on ``device``.
+
+        ``tomograms`` may be a generator: one tomogram at a time is held in memory besides the patches.
+        """
+        images, labels, index, origins, names = [], [], [], [], []
+        for number, tomogram in enumerate(tomograms):
+            image_patches, where = extract_patches(normalize_tomogram(tomogram.reconstruction), patch_size)
+            label_patches, _ = extract_patches(torch.from_numpy(np.asarray(tomogram.class_mask, np.uint8)),
+                                               patch_size)
+            if drop_empty:
+                keep = non_empty(label_patches)
+                image_patches, label_patches, where = image_patches[keep], label_patches[keep], where[keep]
+            images.append(image_patches.unsqueeze(1).to(device))  # (n, 1, p, p, p)
+            labels.append(label_patches.to(device))  # (n, p, p, p)
+            index.append(torch.full((len(where),), number, dtype=torch.long, device=device))
+            origins.append(where.to(device))
+            names.append(tomogram.name)
+        if not images:
+            raise DataError("no tomograms given to make patches from")
+        return cls(torch.cat(images), torch.cat(labels), torch.cat(index), torch.cat(origins), names)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(image (1, p, p, p) float32, label (p, p, p) int64)``; a tensor/slice index gives a batch."""
+        return self.images[index], self.labels[index].long()
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def to(self, device: str | torch.device) -> PatchDataset:
+        """The same dataset on ``device``."""
+        return PatchDataset(self.images.to(device), self.labels.to(device), self.tomogram_index.to(device),
+                            self.origins.to(device), self.tomogram_names)
+
+    def class_voxel_counts(self, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+        """Voxels per label over all patches, ``(num_classes,)`` int64 (for class balance and weights)."""
+        return torch.bincount(self.labels.flatten().long(), minlength=num_classes).cpu()
+
+    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+                augment: bool = False, rotate: bool = True, drop_last: bool = False,
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(images (B, 1, p, p, p) float32, labels (B, p, p, p) int64)`` on the dataset's device.
+
+        ``shuffle`` and ``augment`` draw from ``generator`` (a CPU ``torch.Generator``; required for them,
+        so that runs are reproducible). One pass over the data; the last short batch unless ``drop_last``.
+        """
+        if batch_size <= 0:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
+        if (shuffle or augment) and generator is None:
+            raise ConfigError("shuffle and augment need a torch.Generator (generator=torch.Generator()"
+                              ".manual_seed(seed)) so that runs are reproducible")
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        stop = len(self) - (len(self) % batch_size if drop_last else 0)
+        for start in range(0, stop, batch_size):
+            index = order[start: start + batch_size].to(self.device)
+            images, labels = self.images[index], self.labels[index].long()
+            if augment:
+                images, labels = augment_patches(images, labels, generator, rotate=rotate)
+            yield images, labels
+
+    def __repr__(self) -> str:
+        return (f"PatchDataset({len(self)} patches of {self.patch_size}^3 from {len(self.tomogram_names)} "
+                f"tomograms {list(self.tomogram_names)}, device={self.device})")
+
+
+def load_patch_datasets(dataset_dir: str | os.PathLike, data_config: DataConfig,
+                        device: str | torch.device = "cpu") -> tuple[PatchDataset, PatchDataset]:
+    """Read the ``model_N`` folders of ``dataset_dir`` and make ``(train, test)`` patch datasets on ``device``.
+
+    The last ``data_config.n_test`` tomograms are the test set. Every MRC header must store
+    ``data_config.voxel_size_nm``. ``drop_empty_patches`` applies to the training set only: the test set
+    keeps every patch, so it covers its tomograms completely.
+    """
+    folders = list_tomograms(Path(dataset_dir))
+    train_folders, test_folders = split_by_tomogram(folders, data_config.n_test)
+
+    def read(selected):  # one tomogram at a time, without the volumes training does not need
+        return (read_shrec_tomogram(f, expected_voxel_size_nm=data_config.voxel_size_nm, with_extras=False)
+                for f in selected)
+
+    train = PatchDataset.from_tomograms(read(train_folders), data_config.patch_size,
+                                        drop_empty=data_config.drop_empty_patches, device=device)
+    test = PatchDataset.from_tomograms(read(test_folders), data_config.patch_size, drop_empty=False,
+                                       device=device)
+    return train, test
