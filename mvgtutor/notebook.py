@@ -38,12 +38,12 @@ class NotebookEnv:
     in_colab: bool
 
     def summary(self) -> str:
-        """One line: profile, device, torch and Python versions."""
+        """Two lines: the profile, then device, torch and Python versions."""
         dev = str(self.device)
         if self.device.type == "cuda":
             dev += f" ({torch.cuda.get_device_name(self.device)})"
-        return (f"mvgtutor profile '{self.profile.name}' ({self.profile.description}) · device {dev} · "
-                f"torch {torch.__version__} · Python {platform.python_version()}")
+        return (f"mvgtutor profile '{self.profile.name}': {self.profile.description}\n"
+                f"device {dev} · torch {torch.__version__} · Python {platform.python_version()}")
 
 
 def in_colab() -> bool:
