@@ -67,7 +67,7 @@ class ModelConfig:
     decoder_channels: int = 64
     p3da_dilations: tuple[int, ...] = (1, 6, 12, 18)
     p3da_upsample: str = "unpatchify"  # tokens -> H x W x D map: "unpatchify" (learned) | "trilinear"
-    p3da_conv: str = "valid_taps"  # dilated convs: "valid_taps" (skips taps in the padding) | "dense"
+    p3da_conv: str = "dense"  # dilated convs: "dense" | "valid_taps" (skips taps that read only padding)
     mf_levels: int = 4  # MF reads layers Ln/N, 2Ln/N, ..., Ln
     fusion: str = "sum"  # "sum" | "norm_sum" | "learned" (Table 9)
     # view-masked self-supervised learning (Sec. 4.4)

@@ -1,1 +1,23 @@
-"""MVGFormer, one readable module per component (see chapters 3-6)."""
+"""MVGFormer, one readable module per component (see chapters 3-6).
+
+``MVGFormer(config)`` is the model; ``segmentation_loss`` is eq. 9. The parts: ``views`` (XY/YZ/XZ),
+``context`` (conv encoder), ``graph`` (k-means, spectral, MinCutPool), ``embed`` (tokens and positions),
+``attention`` (graph-guided transformer), ``decoders`` (MLP, MF, P3DA), ``fusion``, ``vsl``, ``losses``.
+"""
+
+from mvgtutor.model.attention import TransformerEncoder
+from mvgtutor.model.context import ContextEncoder
+from mvgtutor.model.decoders import MFDecoder, MLPDecoder, P3DADecoder, make_decoder
+from mvgtutor.model.embed import PatchEmbed, PositionEncoding
+from mvgtutor.model.fusion import ViewFusion
+from mvgtutor.model.graph import Graph, build_graph, kmeans
+from mvgtutor.model.losses import segmentation_loss
+from mvgtutor.model.mvgformer import EncoderOutput, MVGFormer
+from mvgtutor.model.views import VIEWS, from_view, to_view
+from mvgtutor.model.vsl import ViewMaskedSSL
+
+__all__ = [
+    "VIEWS", "ContextEncoder", "EncoderOutput", "Graph", "MFDecoder", "MLPDecoder", "MVGFormer", "P3DADecoder",
+    "PatchEmbed", "PositionEncoding", "TransformerEncoder", "ViewFusion", "ViewMaskedSSL", "build_graph",
+    "from_view", "kmeans", "make_decoder", "segmentation_loss", "to_view",
+]

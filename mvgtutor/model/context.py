@@ -1,0 +1,51 @@
+"""The context encoder of Sec. 4.1: three conv blocks bring the patch to the token grid.
+
+Each block is a 3x3x3 convolution, batch normalisation and a ReLU. The paper says only that the output
+``f_c`` has C channels on the ``Hp x Wp x Dp`` token grid; we reach that grid with stride-2 convolutions
+(log2 of the token patch of them, the last blocks keep stride 1) and widen the channels C/4 -> C/2 -> C.
+For the paper's 32^3 patch and 4^3 tokens: 32^3 -> 16^3 -> 8^3 -> 8^3.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from mvgtutor.config import ModelConfig
+from mvgtutor.errors import ConfigError
+
+NUM_BLOCKS = 3
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """3x3x3 conv (no bias: the BN that follows has one) + BatchNorm3d + ReLU; ``stride`` 1 or 2."""
+    return nn.Sequential(
+        nn.Conv3d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm3d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def block_strides(token_patch: int) -> list[int]:
+    """Strides of the three blocks so that their product is ``token_patch`` (1, 2, 4 or 8)."""
+    halvings = token_patch.bit_length() - 1
+    if token_patch < 1 or 2**halvings != token_patch or halvings > NUM_BLOCKS:
+        raise ConfigError(f"token_patch={token_patch}: the context encoder needs a power of two up to "
+                          f"{2**NUM_BLOCKS} (e.g. 4, the paper's)")
+    return [2] * halvings + [1] * (NUM_BLOCKS - halvings)
+
+
+class ContextEncoder(nn.Module):
+    """``x (B, 1, D, H, W) -> f_c (B, C, D/p, H/p, W/p)``, the context features of the visual graph."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        channels = [config.in_channels, config.embed_dim // 4, config.embed_dim // 2, config.embed_dim]
+        strides = block_strides(config.token_patch)
+        self.blocks = nn.Sequential(*[
+            conv_bn_relu(channels[i], channels[i + 1], strides[i]) for i in range(NUM_BLOCKS)
+        ])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, D, H, W) -> (B, C, D/p, H/p, W/p)``."""
+        return self.blocks(x)

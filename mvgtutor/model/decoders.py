@@ -1,0 +1,181 @@
+"""The decoders of Sec. 4.3: per-view token features -> per-view voxel logits (in that view's axis order).
+
+Every decoder takes the list of the encoder's layer outputs for one view stack, ``hidden[n] (N, L, C)``
+(N = views x batch), and returns logits ``(N, num_classes, S, S, S)``.
+
+* ``MLPDecoder``: a per-token MLP that predicts the ``p^3`` voxels under each token (the paper's "MLP").
+* ``MFDecoder`` (Fig. 2c): layers Ln/N, 2Ln/N, ..., Ln, each through 2 x (conv3 + BN + ReLU) and an
+  up-sampling to the voxel grid, concatenated, then a 1x1x1 conv.
+* ``P3DADecoder`` (Fig. 2d): the last layer re-shaped to the voxel grid (learned unpatchify by default, or
+  trilinear up-sampling), four parallel atrous branches (a 1x1x1 conv, then 3x3x3 with dilations 6, 12, 18),
+  each conv + BN + ReLU, concatenated, and a two-layer 1x1x1 head.
+
+At 32^3 a dilation-18 kernel's outer taps mostly read zero padding; ``valid_tap_conv3d`` computes only the
+overlap of each tap with the volume (same result as the dense convolution, fewer multiply-adds).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mvgtutor.config import ModelConfig
+from mvgtutor.errors import ConfigError
+from mvgtutor.model.embed import token_grid, unpatchify
+
+DECODERS: tuple[str, ...] = ("p3da", "mf", "mlp")
+P3DA_UPSAMPLES: tuple[str, ...] = ("unpatchify", "trilinear")
+P3DA_CONVS: tuple[str, ...] = ("valid_taps", "dense")
+
+
+def tokens_to_grid(tokens: torch.Tensor, grid: int) -> torch.Tensor:
+    """``(N, L, C) -> (N, C, g, g, g)`` (tokens are row-major over the view's token grid)."""
+    n, _, c = tokens.shape
+    return tokens.transpose(1, 2).reshape(n, c, grid, grid, grid)
+
+
+def _tap_ranges(offset: int, size: int) -> tuple[slice, slice] | None:
+    """Output and input slices along one axis where a tap shifted by ``offset`` reads real voxels."""
+    start, stop = max(0, -offset), min(size, size - offset)
+    if start >= stop:
+        return None
+    return slice(start, stop), slice(start + offset, stop + offset)
+
+
+def valid_tap_conv3d(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
+    """Zero-padded dilated 3x3x3 convolution that skips taps reading only padding.
+
+    ``x (N, Cin, D, H, W)``, ``weight (Cout, Cin, 3, 3, 3)`` -> ``(N, Cout, D, H, W)``; equal to
+    ``F.conv3d(x, weight, padding=dilation, dilation=dilation)``. Each tap is a 1x1x1 conv on the overlap region.
+    """
+    out = x.new_zeros(x.shape[0], weight.shape[0], *x.shape[2:])
+    for taps in itertools.product(range(3), repeat=3):
+        ranges = [_tap_ranges((t - 1) * dilation, size) for t, size in zip(taps, x.shape[2:])]
+        if any(r is None for r in ranges):
+            continue
+        out_slices, in_slices = zip(*ranges)
+        tap_weight = weight[:, :, taps[0], taps[1], taps[2], None, None, None]  # (Cout, Cin, 1, 1, 1)
+        out[(slice(None), slice(None), *out_slices)] += F.conv3d(x[(slice(None), slice(None), *in_slices)],
+                                                                 tap_weight)
+    return out
+
+
+class DilatedConv3d(nn.Conv3d):
+    """A bias-free 3x3x3 conv with ``padding = dilation``; ``valid_taps=True`` uses ``valid_tap_conv3d``."""
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int, valid_taps: bool):
+        super().__init__(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.valid_taps = valid_taps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, Cin, D, H, W) -> (N, Cout, D, H, W)``."""
+        if self.valid_taps:
+            return valid_tap_conv3d(x, self.weight, self.dilation[0])
+        return super().forward(x)
+
+
+def bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
+    """``conv`` followed by BatchNorm3d and ReLU."""
+    return nn.Sequential(conv, nn.BatchNorm3d(channels), nn.ReLU(inplace=True))
+
+
+class MLPDecoder(nn.Module):
+    """Per-token MLP predicting the ``p^3`` voxels under each token: last layer ``(N, L, C) -> (N, K, S, S, S)``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.patch, self.grid = config.token_patch, token_grid(config)
+        self.norm = nn.LayerNorm(config.embed_dim)
+        self.mlp = nn.Sequential(nn.Linear(config.embed_dim, config.embed_dim), nn.GELU(),
+                                 nn.Linear(config.embed_dim, config.num_classes * self.patch**3))
+
+    def forward(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """``hidden[-1] (N, L, C) -> (N, num_classes, S, S, S)``."""
+        voxels = self.mlp(self.norm(hidden[-1]))  # (N, L, num_classes * p^3)
+        return unpatchify(voxels, self.patch, self.grid)
+
+
+def mf_layer_indices(depth: int, levels: int) -> list[int]:
+    """0-based indices of layers Ln/N, 2Ln/N, ..., Ln that MF reads (Sec. 4.3.1)."""
+    if not 1 <= levels <= depth:
+        raise ConfigError(f"mf_levels={levels} must be between 1 and depth={depth}")
+    return [depth * i // levels - 1 for i in range(1, levels + 1)]
+
+
+class MFDecoder(nn.Module):
+    """Multi-level feature fusion (Fig. 2c): ``hidden`` -> ``(N, num_classes, S, S, S)``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.grid = token_grid(config)
+        self.layers = mf_layer_indices(config.depth, config.mf_levels)
+        dim, width = config.embed_dim, config.decoder_channels
+        self.norms = nn.ModuleList([nn.LayerNorm(dim) for _ in self.layers])
+        self.blocks = nn.ModuleList([
+            nn.Sequential(
+                bn_relu(nn.Conv3d(dim, width, 3, padding=1, bias=False), width),
+                bn_relu(nn.Conv3d(width, width, 3, padding=1, bias=False), width),
+                nn.Upsample(scale_factor=config.token_patch, mode="trilinear", align_corners=False),
+            )
+            for _ in self.layers
+        ])
+        self.classify = nn.Conv3d(width * len(self.layers), config.num_classes, 1)
+
+    def forward(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """``hidden[n] (N, L, C)`` for every layer -> ``(N, num_classes, S, S, S)``."""
+        levels = [block(tokens_to_grid(norm(hidden[i]), self.grid))  # (N, C', S, S, S)
+                  for i, norm, block in zip(self.layers, self.norms, self.blocks)]
+        return self.classify(torch.cat(levels, dim=1))  # (N, N_levels * C', S, S, S) -> (N, K, S, S, S)
+
+
+class P3DADecoder(nn.Module):
+    """Parallel 3D atrous convolutions (Fig. 2d): ``hidden[-1]`` -> ``(N, num_classes, S, S, S)``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.p3da_upsample not in P3DA_UPSAMPLES:
+            raise ConfigError(f"unknown p3da_upsample {config.p3da_upsample!r}: use one of {', '.join(P3DA_UPSAMPLES)}")
+        if config.p3da_conv not in P3DA_CONVS:
+            raise ConfigError(f"unknown p3da_conv {config.p3da_conv!r}: use one of {', '.join(P3DA_CONVS)}")
+        self.patch, self.grid, self.upsample = config.token_patch, token_grid(config), config.p3da_upsample
+        dim, width = config.embed_dim, config.decoder_channels
+        self.norm = nn.LayerNorm(dim)
+        if self.upsample == "unpatchify":
+            self.expand = nn.Linear(dim, width * self.patch**3)  # each token paints its p^3 voxels
+        else:
+            self.expand = nn.Conv3d(dim, width, 1)  # project, then trilinear up-sampling
+        valid_taps = config.p3da_conv == "valid_taps"
+        self.branches = nn.ModuleList([
+            bn_relu(nn.Conv3d(width, width, 1, bias=False) if i == 0 else
+                    DilatedConv3d(width, width, dilation, valid_taps), width)
+            for i, dilation in enumerate(config.p3da_dilations)
+        ])
+        self.head = nn.Sequential(
+            bn_relu(nn.Conv3d(width * len(self.branches), width, 1, bias=False), width),
+            nn.Conv3d(width, config.num_classes, 1),
+        )
+
+    def to_voxel_grid(self, tokens: torch.Tensor) -> torch.Tensor:
+        """"Reshape F_Ln to the original size": ``(N, L, C) -> (N, C', S, S, S)``."""
+        tokens = self.norm(tokens)
+        if self.upsample == "unpatchify":
+            return unpatchify(self.expand(tokens), self.patch, self.grid)  # (N, L, C' p^3) -> (N, C', S, S, S)
+        coarse = self.expand(tokens_to_grid(tokens, self.grid))  # (N, C', g, g, g)
+        return F.interpolate(coarse, scale_factor=self.patch, mode="trilinear", align_corners=False)
+
+    def forward(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """``hidden[-1] (N, L, C) -> (N, num_classes, S, S, S)``."""
+        features = self.to_voxel_grid(hidden[-1])  # (N, C', S, S, S)
+        branches = [branch(features) for branch in self.branches]  # each (N, C', S, S, S)
+        return self.head(torch.cat(branches, dim=1))  # (N, 4C', S, S, S) -> (N, K, S, S, S)
+
+
+def make_decoder(config: ModelConfig) -> nn.Module:
+    """The decoder named by ``config.decoder`` (one of ``DECODERS``)."""
+    decoders = {"p3da": P3DADecoder, "mf": MFDecoder, "mlp": MLPDecoder}
+    if config.decoder not in decoders:
+        raise ConfigError(f"unknown decoder {config.decoder!r}: use one of {', '.join(DECODERS)}")
+    return decoders[config.decoder](config)

@@ -1,0 +1,41 @@
+"""View fusion (eq. 8 and Table 9): per-view logits, already in the canonical grid, -> one prediction.
+
+* ``"sum"`` (the paper): ``y = y_XY + y_YZ + y_XZ``;
+* ``"norm_sum"``: each view's logits normalised to log-probabilities first (``log_softmax`` over classes), so no
+  view dominates by scale; the sum is then the log of the product of the views' probabilities;
+* ``"learned"``: ``y = sum_v w_v y_v`` with ``w = V * softmax(a)``, ``a`` learned and zero at init (= "sum").
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from mvgtutor.errors import ConfigError
+
+FUSIONS: tuple[str, ...] = ("sum", "norm_sum", "learned")
+
+
+class ViewFusion(nn.Module):
+    """``view_logits (V, B, K, D, H, W) -> (B, K, D, H, W)`` by ``fusion`` (one of ``FUSIONS``)."""
+
+    def __init__(self, fusion: str, num_views: int):
+        super().__init__()
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+        self.fusion = fusion
+        self.view_logits_weight = nn.Parameter(torch.zeros(num_views)) if fusion == "learned" else None
+
+    def weights(self) -> torch.Tensor | None:
+        """The learned per-view weights ``(V,)`` (they sum to V), or None."""
+        if self.view_logits_weight is None:
+            return None
+        return self.view_logits_weight.softmax(0) * self.view_logits_weight.numel()
+
+    def forward(self, view_logits: torch.Tensor) -> torch.Tensor:
+        """``(V, B, K, D, H, W) -> (B, K, D, H, W)``."""
+        if self.fusion == "sum":
+            return view_logits.sum(0)  # eq. 8
+        if self.fusion == "norm_sum":
+            return view_logits.log_softmax(dim=2).sum(0)
+        return torch.einsum("v,vb...->b...", self.weights().to(view_logits.dtype), view_logits)
