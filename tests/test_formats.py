@@ -272,3 +272,36 @@ def test_bad_copick_files(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(DataError, match=rf"bad\.json: {message}"):
         read_copick_picks(path, voxel_size_nm=1.0)
+
+
+def test_read_mrc_info_reads_the_header_only(tomogram_dir):
+    info = formats.read_mrc_info(tomogram_dir / "class_mask.mrc")
+    assert info.shape == SHAPE and info.dtype == np.int8 and info.voxel_size_nm == pytest.approx(1.0)
+
+
+def test_info_cli_summarises_a_dataset(tomogram_dir, capsys):
+    from mvgtutor.cli import main
+
+    arrays = _tomogram_arrays(seed=1)
+    arrays["particles"] = arrays["particles"][:1]
+    arrays.update(grandmodel=None)
+    write_shrec_tomogram(tomogram_dir.parent / "model_1", voxel_size_nm=1.0, **arrays)
+    assert main(["info", str(tomogram_dir.parent)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("2 tomograms, voxel size 1 nm")
+    assert out[2].split() == ["tomogram", "shape", "(Z", "x", "Y", "x", "X)", "voxel", "nm", "particles",
+                              "optional", "volumes"]
+    assert out[3].split() == ["model_0", "12", "x", "16", "x", "20", "1", "2", "occupancy_mask,", "grandmodel"]
+    assert out[4].split() == ["model_1", "12", "x", "16", "x", "20", "1", "1", "occupancy_mask"]
+    per_class = out[out.index("Particles per class:") + 1:]
+    assert [line.split() for line in per_class] == [["label", "class", "model_0", "model_1", "total"],
+                                                    ["13", "5MRC", "1", "1", "2"],
+                                                    ["15", "fiducial", "1", "0", "1"]]
+
+
+def test_info_cli_on_a_missing_folder_prints_one_line(tmp_path, capsys):
+    from mvgtutor.cli import main
+
+    assert main(["info", str(tmp_path / "nothing")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "make data" in err

@@ -77,6 +77,23 @@ def write_mrc(path: str | os.PathLike, array, voxel_size_nm: float) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class MrcInfo:
+    """What an MRC header says: shape ``(Z, Y, X)``, dtype and voxel size in nm (no data is read)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    voxel_size_nm: float
+
+
+def read_mrc_info(path: str | os.PathLike) -> MrcInfo:
+    """Shape, dtype and voxel size of the MRC file at ``path``, from its header alone."""
+    header, _ = _read_header(Path(path))
+    return MrcInfo(shape=tuple(int(n) for n in mrcfile.utils.data_shape_from_header(header)),
+                   dtype=mrcfile.utils.data_dtype_from_header(header),
+                   voxel_size_nm=_header_voxel_size_nm(header, Path(path)))
+
+
 def mrc_voxel_size_nm(path: str | os.PathLike) -> float:
     """The (isotropic) voxel size in nm stored in the header of the MRC file at ``path``."""
     header, _ = _read_header(Path(path))
@@ -473,7 +490,8 @@ def write_copick_picks(path: str | os.PathLike, particles, voxel_size_nm: float,
 
 
 __all__ = [
-    "Particle", "ShrecTomogram", "write_mrc", "read_mrc", "mrc_voxel_size_nm", "check_voxel_size",
+    "Particle", "ShrecTomogram", "MrcInfo", "write_mrc", "read_mrc", "read_mrc_info", "mrc_voxel_size_nm",
+    "check_voxel_size",
     "write_particle_locations", "read_particle_locations", "format_particle_line",
     "write_shrec_tomogram", "read_shrec_tomogram", "list_tomograms", "read_copick_picks",
     "write_copick_picks",
