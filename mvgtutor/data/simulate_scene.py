@@ -1,0 +1,348 @@
+"""The sample: proteins, vesicles and gold fiducials packed without overlap in an ice slab.
+
+The scene is the electrostatic potential of everything that is *not* ice, in volts above the ice's own
+mean potential (the "solvent-excluded" contrast: a protein displaces ice, so it adds only its excess
+potential), with its labels:
+
+* ``potential (Z, Y, X)`` float32, volts above ice (SHREC's *grand model*);
+* ``class_mask (Z, Y, X)`` uint8 labels 0-15 (each particle's template support, not a sphere);
+* ``occupancy_mask (Z, Y, X)`` int32 instance ids (0 = none);
+* ``placements``: class, centre (x, y, z) in voxels and ZXZ Euler angles in degrees.
+
+**Packing without a retry loop.** A *clearance map* on a coarse grid holds, for each cell, the distance to
+the nearest obstacle (slab faces, box faces, vesicle membranes, particles already placed). A particle of
+bounding radius ``r`` may go wherever the clearance exceeds ``r``: the candidates are listed once per class,
+shuffled, and visited once each; placing a particle lowers the clearance around it. The loop ends when the
+class has its count or the candidates run out, so it never stalls.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.spatial.transform import Rotation
+
+from mvgtutor.data.classes import CLASSES, PROTEIN_CLASSES, class_by_name
+from mvgtutor.data.simulate_templates import Template, protein_templates
+from mvgtutor.errors import ConfigError
+
+VESICLE_LABEL = class_by_name("vesicle").label
+FIDUCIAL_LABEL = class_by_name("fiducial").label
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """What the sample holds. Lengths in nm, potentials in volts above amorphous ice (4.5 V)."""
+
+    ice_thickness_nm: float = 180.0  # SHREC 2021: 180-220 nm
+    max_slab_fraction: float = 0.75  # the slab never fills more than this share of the z range
+    protein_volume_fraction: float = 0.06  # of the slab; SHREC 2021 ~1 %, cytoplasm 20-30 %
+    vesicle_count: tuple[int, int] = (2, 7)  # inclusive range, as many as fit
+    vesicle_radius_nm: tuple[float, float] = (15.0, 60.0)  # outer radius, capped by the slab
+    deformed_vesicle_fraction: float = 0.5  # share of vesicles that are not spheres
+    membrane_thickness_nm: float = 5.0  # lipid bilayer, two head-group layers 4 nm apart
+    fiducial_count: tuple[int, int] = (7, 14)
+    fiducial_diameter_nm: tuple[float, float] = (4.0, 10.0)
+    protein_contrast_v: float = 2.5  # protein mean inner potential ~7 V against ice 4.5 V
+    headgroup_contrast_v: float = 2.5  # phosphate head groups, dense
+    tail_contrast_v: float = -0.5  # hydrocarbon tails are lighter than ice
+    gold_contrast_v: float = 25.0  # gold ~30 V against ice 4.5 V
+    gap_voxels: float = 1.0  # minimum gap between neighbours' bounding spheres
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One placed particle: label, instance id, centre (x, y, z) in voxels, ZXZ Euler angles in degrees."""
+
+    label: int
+    instance: int
+    x: float
+    y: float
+    z: float
+    phi: float = 0.0
+    theta: float = 0.0
+    psi: float = 0.0
+
+    @property
+    def class_name(self) -> str:
+        """The SHREC class name of ``label``."""
+        return CLASSES[self.label].name
+
+
+@dataclass
+class Scene:
+    """A packed sample (see the module docstring). Volumes are ``(Z, Y, X)`` tensors."""
+
+    potential: torch.Tensor
+    class_mask: torch.Tensor
+    occupancy_mask: torch.Tensor
+    placements: list[Placement]
+    slab: tuple[int, int]  # z range [z0, z1) of the ice slab
+    voxel_size_nm: float
+    requested: dict[str, int] = field(default_factory=dict)  # class name -> count asked for
+
+    @property
+    def ice_thickness_nm(self) -> float:
+        """The slab's thickness in nm."""
+        return (self.slab[1] - self.slab[0]) * self.voxel_size_nm
+
+
+# --------------------------------------------------------------------------------------- clearance map
+class ClearanceMap:
+    """Distance (voxels) from each cell of a coarse grid to the nearest obstacle; see the module docstring."""
+
+    def __init__(self, size: int, slab: tuple[int, int], cell: int):
+        self.size, self.cell = size, cell
+        centres = torch.arange(0, size, cell, dtype=torch.float32) + (cell - 1) / 2.0  # (C,)
+        self.centres = centres
+        z, y, x = torch.meshgrid(centres, centres, centres, indexing="ij")  # each (C, C, C)
+        faces = [z + 0.5 - slab[0], slab[1] - 0.5 - z, y + 0.5, size - 0.5 - y, x + 0.5, size - 0.5 - x]
+        self.clearance = torch.stack(faces).amin(dim=0)  # (C, C, C)
+        self.slack = cell * math.sqrt(3) / 2.0  # a centre may sit anywhere in its cell
+
+    def candidates(self, radius: float) -> torch.Tensor:
+        """Flat indices ``(n,)`` of the cells where a sphere of ``radius`` fits."""
+        return torch.nonzero(self.clearance.flatten() > radius + self.slack).flatten()
+
+    def fits(self, index: int, radius: float) -> bool:
+        """Whether a sphere of ``radius`` still fits at cell ``index`` (the map changes as things land)."""
+        return bool(self.clearance.view(-1)[index] > radius + self.slack)
+
+    def positions(self, indices: torch.Tensor) -> torch.Tensor:
+        """The (x, y, z) voxel centres ``(n, 3)`` of cells ``indices (n,)``."""
+        count = len(self.centres)
+        iz, iy, ix = indices // (count * count), (indices // count) % count, indices % count
+        return torch.stack([self.centres[ix], self.centres[iy], self.centres[iz]], dim=-1)
+
+    def position(self, index: int) -> tuple[float, float, float]:
+        """The (x, y, z) voxel centre of cell ``index``."""
+        return tuple(float(c) for c in self.positions(torch.tensor([index]))[0])
+
+    def _window(self, centre_xyz, reach: float):
+        """Slices of the cells within ``reach`` of ``centre_xyz``, and those cells' z, y, x centres (1D)."""
+        lo = [max(0, int((c - reach) // self.cell)) for c in reversed(centre_xyz)]  # z, y, x
+        hi = [min(len(self.centres), int((c + reach) // self.cell) + 2) for c in reversed(centre_xyz)]
+        window = tuple(slice(a, b) for a, b in zip(lo, hi))
+        return window, *(self.centres[s] for s in window)
+
+    def add_sphere(self, centre_xyz, radius: float, reach: float) -> None:
+        """Lower the clearance around a sphere (cells up to ``reach`` beyond its surface are updated)."""
+        window, z, y, x = self._window(centre_xyz, radius + reach)
+        cx, cy, cz = centre_xyz
+        squared = (z[:, None, None] - cz) ** 2 + (y[None, :, None] - cy) ** 2 + (x[None, None, :] - cx) ** 2
+        self.clearance[window] = torch.minimum(self.clearance[window], squared.sqrt_() - radius)
+
+    def add_shell(self, centre_xyz, signed_distance, half_thickness: float, reach: float) -> None:
+        """Lower the clearance around a membrane: ``signed_distance(x, y, z)`` to its mid-surface (voxels)."""
+        window, z, y, x = self._window(centre_xyz, reach)
+        z, y, x = torch.meshgrid(z, y, x, indexing="ij")
+        distance = signed_distance(x, y, z).abs() - half_thickness
+        self.clearance[window] = torch.minimum(self.clearance[window], distance)
+
+
+# ------------------------------------------------------------------------------------------- rendering
+def _box(centre: int, half: int, size: int) -> tuple[slice, slice]:
+    """The slice of the volume and of a ``2*half+1`` box centred at ``centre``, clipped to the volume."""
+    lo, hi = centre - half, centre + half + 1
+    return slice(max(lo, 0), min(hi, size)), slice(max(lo, 0) - lo, (2 * half + 1) - (hi - min(hi, size)))
+
+
+def _paste(scene: Scene, density: torch.Tensor, support: torch.Tensor, centre_zyx, label: int, instance: int,
+           contrast: float) -> None:
+    """Add ``contrast * density`` (a centred cube) to the potential and label its ``support``."""
+    half = density.shape[0] // 2
+    size = scene.potential.shape[0]
+    (vz, bz), (vy, by), (vx, bx) = (_box(c, half, size) for c in centre_zyx)
+    scene.potential[vz, vy, vx] += contrast * density[bz, by, bx]
+    inside = support[bz, by, bx]
+    scene.class_mask[vz, vy, vx][inside] = label
+    scene.occupancy_mask[vz, vy, vx][inside] = instance
+
+
+def rotate_template(template: Template, rotation: Rotation, offset_xyz=(0.0, 0.0, 0.0)) -> torch.Tensor:
+    """The template's density rotated by ``rotation`` about its centre and shifted by a sub-voxel
+    ``offset_xyz``: ``(s, s, s) -> (s, s, s)`` (trilinear)."""
+    size = template.density.shape[0]
+    axis = torch.arange(size, dtype=torch.float32) - size // 2
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    points = torch.stack([x, y, z], dim=-1) - torch.tensor(offset_xyz, dtype=torch.float32)  # (s, s, s, 3)
+    inverse = torch.from_numpy(rotation.as_matrix().T).float()  # rotate the grid back into the template
+    source = points @ inverse.T  # (s, s, s, 3) xyz in template coordinates
+    grid = (source + size // 2) / (size - 1) * 2.0 - 1.0  # grid_sample's [-1, 1], align_corners=True
+    sampled = F.grid_sample(template.density[None, None], grid[None], mode="bilinear", align_corners=True)
+    return sampled[0, 0]  # (s, s, s)
+
+
+def _vesicle_distance(centre_xyz, radius: float, axes, rotation: Rotation, ripples):
+    """A function ``(x, y, z) -> signed distance`` (voxels) to a vesicle's mid-membrane surface.
+
+    The surface is an ellipsoid (semi-axes ``radius * axes``, turned by ``rotation``) with smooth ripples
+    ``sum a cos(k . n + phase)`` of its radius along the direction ``n``.
+    """
+    matrix = torch.from_numpy(rotation.as_matrix()).float()
+
+    def distance(x, y, z):
+        local = torch.stack([x - centre_xyz[0], y - centre_xyz[1], z - centre_xyz[2]], dim=-1) @ matrix
+        rho = local.norm(dim=-1).clamp(min=1e-6)
+        n = local / rho[..., None]
+        surface = radius / torch.sqrt(((n / torch.tensor(axes, dtype=torch.float32)) ** 2).sum(-1))
+        for amplitude, wave, phase in ripples:
+            surface = surface * (1.0 + amplitude * torch.cos(n @ torch.tensor(wave, dtype=torch.float32) + phase))
+        return rho - surface
+
+    return distance
+
+
+def _membrane_profile(distance: torch.Tensor, config: SceneConfig, voxel_nm: float) -> torch.Tensor:
+    """Potential across a bilayer (volts above ice) at signed ``distance`` (voxels) from its mid-plane."""
+    d_nm = distance * voxel_nm
+    head = config.membrane_thickness_nm / 2.0 - 0.5  # head-group centres, nm from the mid-plane
+    heads = torch.exp(-(d_nm - head) ** 2 / (2 * 0.6 ** 2)) + torch.exp(-(d_nm + head) ** 2 / (2 * 0.6 ** 2))
+    tails = torch.exp(-d_nm ** 2 / (2 * 1.0 ** 2))
+    return config.headgroup_contrast_v * heads + config.tail_contrast_v * tails
+
+
+# -------------------------------------------------------------------------------------------- the scene
+def build_scene(size: int, voxel_size_nm: float, config: SceneConfig, rng: np.random.Generator,
+                templates: dict[int, Template] | None = None) -> Scene:
+    """Pack a ``size^3`` scene: slab, vesicles, then proteins and fiducials largest first.
+
+    ``templates`` maps protein labels to templates (default: the code-made ones at ``voxel_size_nm``).
+    Deterministic given ``rng``. Returns a ``Scene`` with ``(size, size, size)`` volumes.
+    """
+    if size < 32:
+        raise ConfigError(f"tomogram size {size} is too small: use at least 32 voxels per side")
+    templates = protein_templates(voxel_size_nm) if templates is None else templates
+    thickness = int(min(round(config.ice_thickness_nm / voxel_size_nm), round(config.max_slab_fraction * size)))
+    z0 = int(rng.integers((size - thickness) // 4, (size - thickness) - (size - thickness) // 4 + 1))
+    scene = Scene(potential=torch.zeros(size, size, size), class_mask=torch.zeros(size, size, size, dtype=torch.uint8),
+                  occupancy_mask=torch.zeros(size, size, size, dtype=torch.int32), placements=[],
+                  slab=(z0, z0 + thickness), voxel_size_nm=voxel_size_nm)
+    clearance = ClearanceMap(size, scene.slab, cell=max(1, size // 128))
+    largest = max(t.radius_voxels for t in templates.values()) + config.gap_voxels + clearance.slack
+    _add_vesicles(scene, clearance, config, rng, reach=largest)
+    _add_particles(scene, clearance, config, rng, templates)
+    return scene
+
+
+def _add_vesicles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rng: np.random.Generator,
+                  reach: float) -> None:
+    size, voxel = scene.potential.shape[0], scene.voxel_size_nm
+    half_membrane = config.membrane_thickness_nm / voxel / 2.0
+    slab = scene.slab[1] - scene.slab[0]
+    placed: list[tuple[tuple[float, float, float], float]] = []  # (centre, bounding radius)
+    for _ in range(int(rng.integers(config.vesicle_count[0], config.vesicle_count[1] + 1))):
+        deformed = bool(rng.random() < config.deformed_vesicle_fraction)
+        axes = tuple(rng.uniform(0.8, 1.2, 3)) if deformed else (1.0, 1.0, 1.0)
+        ripples = [(rng.uniform(0.02, 0.06), tuple(rng.normal(0, 2.0, 3)), rng.uniform(0, 2 * math.pi))
+                   for _ in range(3)] if deformed else []
+        stretch = max(axes) * (1.0 + sum(a for a, _, _ in ripples))
+        largest_radius = (0.45 * slab - half_membrane - 1) / stretch
+        low = config.vesicle_radius_nm[0] / voxel
+        if largest_radius < low:
+            continue
+        radius = float(rng.uniform(low, min(config.vesicle_radius_nm[1] / voxel, largest_radius)))
+        bound = radius * stretch + half_membrane + 1.0
+        candidates = clearance.candidates(bound)
+        if len(candidates):
+            centres = clearance.positions(candidates)  # (n, 3) xyz
+            for centre, other in placed:
+                away = (centres - torch.tensor(centre)).norm(dim=1) > other + bound
+                candidates, centres = candidates[away], centres[away]
+        if not len(candidates):
+            continue
+        centre = tuple(float(c) for c in centres[int(rng.integers(len(candidates)))])
+        rotation = Rotation.random(random_state=rng)
+        distance = _vesicle_distance(centre, radius, axes, rotation, ripples)
+        lo = [max(0, int(c - bound - 2)) for c in reversed(centre)]
+        hi = [min(size, int(c + bound + 3)) for c in reversed(centre)]
+        window = tuple(slice(a, b) for a, b in zip(lo, hi))
+        z, y, x = torch.meshgrid(*(torch.arange(s.start, s.stop, dtype=torch.float32) for s in window),
+                                 indexing="ij")
+        d = distance(x, y, z)
+        instance = len(scene.placements) + 1
+        scene.potential[window] += _membrane_profile(d, config, voxel)
+        membrane = d.abs() <= half_membrane
+        scene.class_mask[window][membrane] = VESICLE_LABEL
+        scene.occupancy_mask[window][membrane] = instance
+        scene.placements.append(Placement(VESICLE_LABEL, instance, *centre))
+        clearance.add_shell(centre, distance, half_membrane + config.gap_voxels, reach=bound + reach)
+        placed.append((centre, bound))
+    scene.requested["vesicle"] = len(placed)
+
+
+def _gold_bead(diameter_voxels: float, rng: np.random.Generator) -> Template:
+    """A gold bead: a slightly irregular ball with a soft edge, as a ``Template`` (support = the ball)."""
+    radius = diameter_voxels / 2.0
+    size = 2 * math.ceil(radius + 2) + 1
+    axis = torch.arange(size, dtype=torch.float32) - size // 2
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    stretch = torch.tensor(rng.uniform(0.9, 1.1, 3), dtype=torch.float32)
+    rho = torch.sqrt((x / stretch[0]) ** 2 + (y / stretch[1]) ** 2 + (z / stretch[2]) ** 2)
+    density = 0.5 * (1.0 - torch.tanh((rho - radius) / 0.5))
+    return Template("fiducial", density, 0.5, 1.0)
+
+
+def _class_counts(scene: Scene, config: SceneConfig, templates: dict[int, Template],
+                  rng: np.random.Generator) -> dict[int, int]:
+    """How many of each protein (the same number per class, from the volume fraction) and fiducials."""
+    slab_voxels = (scene.slab[1] - scene.slab[0]) * scene.potential.shape[1] * scene.potential.shape[2]
+    per_class_volume = sum(float(t.support.sum()) for t in templates.values())
+    per_class = max(1, round(config.protein_volume_fraction * slab_voxels / per_class_volume))
+    counts = {label: per_class for label in templates}
+    counts[FIDUCIAL_LABEL] = int(rng.integers(config.fiducial_count[0], config.fiducial_count[1] + 1))
+    return counts
+
+
+def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rng: np.random.Generator,
+                   templates: dict[int, Template]) -> None:
+    counts = _class_counts(scene, config, templates, rng)
+    gold_diameters = rng.uniform(*config.fiducial_diameter_nm, counts[FIDUCIAL_LABEL]) / scene.voxel_size_nm
+    beads = [_gold_bead(d, rng) for d in gold_diameters]
+    # (bounding radius, label, templates): largest first, so big particles still find room
+    groups = [(t.radius_voxels, label, [t] * counts[label]) for label, t in templates.items()]
+    if beads:  # one group, sized for the largest bead
+        groups.append((max(b.radius_voxels for b in beads), FIDUCIAL_LABEL, beads))
+    groups.sort(key=lambda g: -g[0])
+    for radius, label, group in groups:
+        needed = radius + config.gap_voxels
+        candidates = clearance.candidates(needed)
+        order = candidates[torch.from_numpy(rng.permutation(len(candidates)))]
+        placed = 0
+        for index in order.tolist():
+            if placed == len(group):
+                break
+            if not clearance.fits(index, needed):
+                continue
+            centre = _place(scene, group[placed], label, clearance, index, config, rng)
+            # later particles are no larger, so clearances beyond this one's size never decide anything
+            clearance.add_sphere(centre, radius, reach=needed + clearance.slack)
+            placed += 1
+        name = CLASSES[label].name
+        scene.requested[name] = scene.requested.get(name, 0) + len(group)
+
+
+def _place(scene: Scene, template: Template, label: int, clearance: ClearanceMap, index: int,
+           config: SceneConfig, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Paste ``template`` at a random point of cell ``index`` in a random orientation; returns its centre."""
+    jitter = rng.uniform(-0.5, 0.5, 3) * clearance.cell
+    centre = tuple(float(c + j) for c, j in zip(clearance.position(index), jitter))  # x, y, z
+    voxel = tuple(int(round(c)) for c in centre)
+    offset = tuple(c - v for c, v in zip(centre, voxel))
+    if label == FIDUCIAL_LABEL:
+        rotation, contrast = Rotation.identity(), config.gold_contrast_v
+    else:
+        rotation, contrast = Rotation.random(random_state=rng), config.protein_contrast_v
+    density = rotate_template(template, rotation, offset)
+    instance = len(scene.placements) + 1
+    _paste(scene, density, density >= template.threshold, voxel[::-1], label, instance, contrast)
+    with warnings.catch_warnings():  # gimbal lock (theta = 0) is harmless: phi + psi is what counts
+        warnings.simplefilter("ignore", UserWarning)
+        phi, theta, psi = rotation.as_euler("ZXZ", degrees=True)  # intrinsic z-x'-z'' (SHREC's rot1-3)
+    scene.placements.append(Placement(label, instance, *centre, float(phi), float(theta), float(psi)))
+    return centre
