@@ -72,8 +72,11 @@ def view_coordinates(grid: int, views: tuple[str, ...]) -> torch.Tensor:
     return torch.stack([to_view(canonical, v).reshape(3, -1).T for v in views])  # (V, L, 3)
 
 
-def sinusoidal_3d(coordinates: torch.Tensor, dim: int, base: float = 10000.0) -> torch.Tensor:
-    """Fixed 3D sine/cosine codes: ``(..., 3) -> (..., dim)``; a third of the channels per axis, zero padding."""
+def sinusoidal_3d(coordinates: torch.Tensor, dim: int, base: float = 100.0) -> torch.Tensor:
+    """Fixed 3D sine/cosine codes: ``(..., 3) -> (..., dim)``; a third of the channels per axis, zero padding.
+
+    Frequencies ``base^(-j/F)``: ``base`` 100 (not the 10000 of text transformers) suits grids of ~8 tokens.
+    """
     per_axis = 2 * (dim // 6)  # sin + cos pairs per axis
     freqs = base ** (-torch.arange(per_axis // 2, dtype=torch.float32) / max(per_axis // 2, 1))  # (F,)
     angles = coordinates.unsqueeze(-1) * freqs  # (..., 3, F)
