@@ -174,3 +174,18 @@ def test_dataset_from_tomograms_directly():
     dataset = PatchDataset.from_tomograms([tomogram], P)
     assert len(dataset) == 2 and dataset.origins.tolist() == [[0, 0, 0], [0, 0, 8]]
     assert "2 patches of 8^3" in repr(dataset)
+
+
+def test_memory_mapped_tomograms_are_copied_not_warned_about(tmp_path):
+    import warnings
+
+    from mvgtutor.data.formats import read_mrc, write_mrc
+
+    write_mrc(tmp_path / "v.mrc", np.arange(16 * 16 * 16, dtype=np.float32).reshape(16, 16, 16), 1.0)
+    mapped = read_mrc(tmp_path / "v.mrc", mmap=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when it wraps a read-only array
+        normalized = normalize_tomogram(mapped)
+        patches, _ = extract_patches(mapped, P)
+    assert normalized.shape == (16, 16, 16) and patches.shape == (8, P, P, P)
+    assert torch.equal(patches[0], torch.from_numpy(np.array(mapped[:P, :P, :P])))

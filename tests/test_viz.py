@@ -163,3 +163,30 @@ def test_scene_needs_something_to_show_and_consistent_shapes(volume_and_labels):
     with pytest.raises(DataError, match="do not match"):
         tomogram_scene(volume, labels[1:])
     assert downsample_factor((512, 512, 512), 64) == 8 and downsample_factor((60, 60, 60), 64) == 1
+
+
+def test_a_saved_notebook_carries_no_k3d_widget_state_unless_live():
+    """nbclient stores every widget a kernel opened; k3d's would make the static book fetch JS from a CDN."""
+    import nbclient
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    source = """
+import matplotlib
+matplotlib.use("Agg")
+import numpy as np
+from mvgtutor.viz import show_scene, tomogram_scene
+labels = np.zeros((8, 8, 8), np.uint8)
+labels[2:5, 2:5, 2:5] = 3
+show_scene(tomogram_scene(np.random.rand(8, 8, 8).astype(np.float32), labels), live=LIVE)
+"""
+    stored = {}
+    for live in (False, True):
+        notebook = new_notebook(cells=[new_code_cell(source.replace("LIVE", str(live)))])
+        nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+        state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        stored[live] = [model["model_name"] for model in state.get("state", {}).values()]
+        assert "srcdoc=" in notebook.cells[0].outputs[0]["data"]["text/html"]
+    assert stored[False] == []
+    assert stored[True].count("AnyModel") == 3  # plot, volume, isosurface: live widgets are real
+    nbformat.validate(notebook)

@@ -37,8 +37,10 @@ def normalize_tomogram(volume) -> torch.Tensor:
     Use the same function before training and before inference (statistics over the whole tomogram,
     never per patch).
     """
-    volume = torch.as_tensor(np.asarray(volume) if not torch.is_tensor(volume) else volume)
-    volume = volume.to(torch.float32)
+    if torch.is_tensor(volume):
+        volume = volume.to(torch.float32)
+    else:
+        volume = torch.from_numpy(np.array(volume, dtype=np.float32))  # a private copy: memory maps are read-only
     mean = volume.mean(dtype=torch.float64)
     std = volume.std().to(torch.float64)
     return ((volume - mean) / (std + NORMALIZATION_EPS)).to(torch.float32)
@@ -62,7 +64,9 @@ def extract_patches(volume, patch_size: int) -> tuple[torch.Tensor, torch.Tensor
     Returns ``patches (N, p, p, p)`` (same dtype) and ``origins (N, 3)`` int64, the ``(z, y, x)`` voxel of
     each patch's first corner. Voxels beyond the last whole patch along an axis are left out.
     """
-    volume = volume if torch.is_tensor(volume) else torch.as_tensor(np.ascontiguousarray(volume))
+    if not torch.is_tensor(volume):
+        volume = np.asarray(volume)
+        volume = torch.from_numpy(volume if volume.flags.writeable else np.array(volume))  # memory maps: copy
     p = patch_size
     nz, ny, nx = patch_grid(volume.shape, p)
     cubes = volume[: nz * p, : ny * p, : nx * p]  # (nz*p, ny*p, nx*p)

@@ -14,6 +14,7 @@ voxels per side and stored as float16, which keeps a snapshot near 1.5-2.5 MB (k
 
 from __future__ import annotations
 
+import contextlib
 import html
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ def _pool(volume: np.ndarray, factor: int, mode: str) -> np.ndarray:
     """Average (``"mean"``) or max (``"max"``) pooling of a ``(Z, Y, X)`` array by ``factor``."""
     if factor == 1:
         return volume.astype(np.float32)
-    tensor = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None, None]  # (1, 1, Z, Y, X)
+    tensor = torch.from_numpy(np.array(volume, dtype=np.float32))[None, None]  # (1, 1, Z, Y, X), a copy
     pool = F.avg_pool3d if mode == "mean" else F.max_pool3d
     return pool(tensor, factor, ceil_mode=True)[0, 0].numpy()  # (Z/f, Y/f, X/f)
 
@@ -67,8 +68,6 @@ def tomogram_scene(volume=None, labels=None, particles=None, *, max_side: int = 
     class colour. ``particles``: ``Particle`` centres as points in the class colour. Returns a ``Scene``
     with the k3d plot and a matplotlib stand-in; show it with ``show_scene``.
     """
-    import k3d
-
     if volume is None and labels is None and not particles:
         raise DataError("tomogram_scene needs a volume, labels or particles to show")
     volume = None if volume is None else as_array(volume)
@@ -78,6 +77,36 @@ def tomogram_scene(volume=None, labels=None, particles=None, *, max_side: int = 
         raise DataError(f"volumes must be 3D (Z, Y, X), got shape {reference.shape}")
     if volume is not None and labels is not None and volume.shape != labels.shape:
         raise DataError(f"labels of shape {labels.shape} do not match the volume's {volume.shape}")
+    with _offline_widgets():
+        plot = _build_plot(volume, labels, particles, reference, max_side, classes, invert, volume_opacity,
+                           point_size, height, title)
+    figure = projections(volume if volume is not None else np.zeros_like(labels, np.float32), labels, particles,
+                         title=title) if reference is not None else _points_only_figure(particles)
+    return Scene(plot=plot, figure=figure, height=height)
+
+
+@contextlib.contextmanager
+def _offline_widgets():
+    """Create widgets without a frontend comm (``comm.DummyComm``) inside this block.
+
+    A notebook stores the state of every widget its kernel ever opened (nbclient keeps even closed ones);
+    k3d's would make the built book fetch k3d's JavaScript from a CDN and fail offline. The snapshot already
+    holds the whole scene, so the plot needs a comm only when it is shown live (``show_scene(live=True)``).
+    """
+    import comm
+
+    create = comm.create_comm
+    comm.create_comm = comm._create_comm  # the package's default: a DummyComm that sends nothing
+    try:
+        yield
+    finally:
+        comm.create_comm = create
+
+
+def _build_plot(volume, labels, particles, reference, max_side, classes, invert, volume_opacity, point_size,
+                height, title):
+    import k3d
+
     plot = k3d.plot(height=height - 32, grid_visible=False, camera_auto_fit=reference is None,
                     axes=["x", "y", "z"], background_color=0xFFFFFF, menu_visibility=True, name=title)
     if reference is not None:
@@ -94,9 +123,7 @@ def tomogram_scene(volume=None, labels=None, particles=None, *, max_side: int = 
     if particles:
         side = max(reference.shape) if reference is not None else 64
         plot += _points_object(particles, point_size or max(1.0, side / 40))
-    figure = projections(volume if volume is not None else np.zeros_like(labels, np.float32), labels, particles,
-                         title=title) if reference is not None else _points_only_figure(particles)
-    return Scene(plot=plot, figure=figure, height=height)
+    return plot
 
 
 def _bounds(shape) -> list[float]:
@@ -185,6 +212,9 @@ def snapshot_html(plot, height: int = SCENE_HEIGHT_PX) -> str:
 def show_scene(scene: Scene, live: bool = False) -> None:
     """Display a ``Scene`` in a notebook: the k3d snapshot (works without a kernel or network) and the
     matplotlib stand-in below it; with ``live=True`` also the live k3d widget (Jupyter / Colab only).
+
+    Only ``live=True`` connects the k3d widgets to the frontend (see ``_offline_widgets``), so a saved
+    notebook carries no k3d widget state unless asked to.
     """
     import matplotlib.pyplot as plt
     from IPython.display import HTML, display
@@ -193,4 +223,12 @@ def show_scene(scene: Scene, live: bool = False) -> None:
     display(scene.figure)
     plt.close(scene.figure)
     if live:
-        display(scene.plot)
+        display(open_live(scene.plot))
+
+
+def open_live(plot):
+    """Connect a plot built by ``tomogram_scene`` (no comm) to the notebook's frontend; returns the plot."""
+    for widget in (*plot.objects, plot):  # the objects first: the plot's state refers to them
+        widget.comm = None
+        widget.open()
+    return plot
