@@ -108,7 +108,7 @@ def split_by_tomogram(tomograms: Sequence, n_test: int) -> tuple[list, list]:
 
 # ------------------------------------------------------------------------------------------ augmentation
 def augment_patches(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-            rotate: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                    rotate: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Random flips along z, y, x and (``rotate``) quarter turns in the y-x plane, per sample.
 
     ``images (B, 1, p, p, p)`` and ``labels (B, p, p, p)`` get the same transform, so they stay aligned.
@@ -117,18 +117,18 @@ def augment_patches(images: torch.Tensor, labels: torch.Tensor, generator: torch
     ``generator`` (a CPU ``torch.Generator``), so a seed fixes every choice.
     """
     batch = images.shape[0]
-    flips = torch.rand(batch, 3, generator=generator) < 0.5  # (B, 3): flip z, y, x?
-    turns = torch.randint(0, 4, (batch,), generator=generator) if rotate else torch.zeros(batch, dtype=torch.long)
-    images, labels = images.clone(), labels.clone()
-    for axis in range(3):
-        chosen = flips[:, axis].nonzero().squeeze(1).to(images.device)
-        images[chosen] = images[chosen].flip(2 + axis)  # image dims (B, 1, D, H, W)
-        labels[chosen] = labels[chosen].flip(1 + axis)  # label dims (B, D, H, W)
-    for k in (1, 2, 3):
-        chosen = (turns == k).nonzero().squeeze(1).to(images.device)
-        images[chosen] = images[chosen].rot90(k, dims=(3, 4))  # in the (H, W) = (y, x) plane
-        labels[chosen] = labels[chosen].rot90(k, dims=(2, 3))
-    return images, labels
+    flips = (torch.rand(batch, 3, generator=generator) < 0.5).tolist()  # (B, 3): flip z, y, x?
+    turns = torch.randint(0, 4, (batch,), generator=generator).tolist() if rotate else [0] * batch
+    augmented_images, augmented_labels = [], []
+    for image, label, flip, turn in zip(images, labels, flips, turns):  # image (1, p, p, p), label (p, p, p)
+        axes = [axis for axis in range(3) if flip[axis]]
+        if axes:
+            image, label = image.flip([1 + axis for axis in axes]), label.flip(axes)
+        if turn:
+            image, label = image.rot90(turn, dims=(2, 3)), label.rot90(turn, dims=(1, 2))  # the (y, x) plane
+        augmented_images.append(image)
+        augmented_labels.append(label)
+    return torch.stack(augmented_images), torch.stack(augmented_labels)  # (B, 1, p, p, p), (B, p, p, p)
 
 
 # --------------------------------------------------------------------------------------------- datasets
