@@ -190,3 +190,11 @@ show_scene(tomogram_scene(np.random.rand(8, 8, 8).astype(np.float32), labels), l
     assert stored[False] == []
     assert stored[True].count("AnyModel") == 3  # plot, volume, isosurface: live widgets are real
     nbformat.validate(notebook)
+
+
+def test_thin_membranes_survive_down_sampling():
+    labels = np.zeros((64, 64, 64), np.uint8)
+    labels[10:50, 10:50, 30] = 14  # a one-voxel-thick sheet, coarser than the 8-voxel grid below
+    scene = tomogram_scene(labels=labels, max_side=8)
+    (surface,) = scene.plot.objects
+    assert surface.name == "14 vesicle" and np.asarray(surface.scalar_field).max() == 1.0

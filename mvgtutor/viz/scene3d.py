@@ -5,7 +5,7 @@ it. ``show_scene`` therefore always shows two things that need neither a kernel 
 
 * the plot's self-contained k3d *snapshot* (an HTML page with k3d's JavaScript and the data inlined),
   embedded as ``<iframe srcdoc=...>`` in a fixed-height ``<div>``: rotatable and zoomable everywhere;
-* a static matplotlib rendering beside it (``mvgtutor.viz.slices.projections``), because k3d can show an
+* a static matplotlib rendering below it (``mvgtutor.viz.slices.projections``), because k3d can show an
   empty scene on some Colab set-ups.
 
 With ``live=True`` it shows the live widget as well. Volumes are down-sampled to at most ``max_side``
@@ -62,8 +62,8 @@ def tomogram_scene(volume=None, labels=None, particles=None, *, max_side: int = 
                    height: int = SCENE_HEIGHT_PX, title: str | None = None) -> Scene:
     """Build a 3D scene of a tomogram in voxel coordinates (x, y, z), everything optional but one input.
 
-    ``volume (Z, Y, X)``: a volume rendering; with ``invert`` (cryo-ET shows dense matter dark) dark voxels
-    are drawn bright and opaque.
+    ``volume (Z, Y, X)``: a volume rendering in grey in which only the densest voxels are opaque; with
+    ``invert`` (cryo-ET shows dense matter dark) the darkest voxels count as the densest.
     ``labels (Z, Y, X)``: one isosurface per class in ``classes`` (default: every class present), in the
     class colour. ``particles``: ``Particle`` centres as points in the class colour. Returns a ``Scene``
     with the k3d plot and a matplotlib stand-in; show it with ``show_scene``.
@@ -164,20 +164,33 @@ def _isosurface(labels: np.ndarray, label: int, factor: int):
     """A k3d marching-cubes surface of one class, cropped to its bounding box (keeps the snapshot small)."""
     import k3d
 
-    where = np.argwhere(labels == label)
-    if where.size == 0:
+    voxels = labels == label  # (Z, Y, X) bool
+    box = _bounding_box(voxels)
+    if box is None:
         return None
-    low = np.maximum(where.min(0) - factor, 0)
-    high = np.minimum(where.max(0) + factor + 1, labels.shape)
-    crop = labels[low[0]:high[0], low[1]:high[1], low[2]:high[2]] == label  # (z, y, x) box of the class
-    mask = np.pad(_pool(crop, factor, "mean"), 1)  # fraction of the class per coarse voxel, closed at the box
-    if mask.max() < 0.5 or min(mask.shape) < 2:
-        return None
+    low = np.maximum(box[0] - factor, 0)
+    high = np.minimum(box[1] + factor + 1, labels.shape)
+    crop = voxels[low[0]:high[0], low[1]:high[1], low[2]:high[2]]  # (z, y, x) box around the class
+    mask = _pool(crop, factor, "mean")  # fraction of the class per coarse voxel
+    if mask.max() < 0.5:  # thinner than a coarse voxel (a membrane): keep every coarse voxel it touches
+        mask = _pool(crop, factor, "max")
+    mask = np.pad(mask, 1)  # closed surfaces at the box's faces
     first = low - 0.5 - factor + factor / 2  # (z, y, x) centre of the padded coarse grid's first voxel
     last = first + (np.array(mask.shape) - 1) * factor
-    bounds = [first[2], last[2], first[1], last[1], first[0], last[0]]
+    bounds = [first[2], last[2], first[1], last[1], first[0], last[0]]  # k3d: the field's first/last samples
     return k3d.marching_cubes(mask.astype(np.float32), level=0.5, color=class_color_int(label), bounds=bounds,
                               flat_shading=False, compression_level=9, name=f"{label} {CLASSES[label].name}")
+
+
+def _bounding_box(voxels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first and last ``(z, y, x)`` index where a boolean volume is True (None when it never is)."""
+    ranges = []
+    for axis in range(3):
+        hits = np.flatnonzero(voxels.any(axis=tuple(a for a in range(3) if a != axis)))
+        if hits.size == 0:
+            return None
+        ranges.append((hits[0], hits[-1]))
+    return np.array([r[0] for r in ranges]), np.array([r[1] for r in ranges])
 
 
 def _points_object(particles, point_size: float):
