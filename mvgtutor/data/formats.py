@@ -265,13 +265,13 @@ class ShrecTomogram:
     """
 
     name: str
-    path: Path
     reconstruction: np.ndarray
     class_mask: np.ndarray
     occupancy_mask: np.ndarray | None
     grandmodel: np.ndarray | None
     particles: list[Particle]
     voxel_size_nm: float
+    path: Path | None = None  # the model_N folder it was read from
 
     @property
     def shape(self) -> tuple[int, int, int]:
