@@ -108,19 +108,18 @@ def scene():
 
 
 def test_scene_particles_do_not_overlap(scene):
-    proteins = [p for p in scene.placements if p.label != VESICLE_LABEL]
-    for placement in proteins:  # nothing pasted later cut into a particle: its support is whole
-        if placement.label == FIDUCIAL_LABEL:
-            continue
-        kept = int((scene.occupancy_mask == placement.instance).sum())
+    occupancy = scene.occupancy_mask
+    proteins = [p for p in scene.placements if p.label < VESICLE_LABEL]
+    assert len(proteins) >= 10
+    for placement in proteins:
+        own = occupancy == placement.instance
+        # nothing pasted later cut into it: its support is whole
         full = float(class_template(placement.class_name).support.sum())
-        assert kept == pytest.approx(full, rel=0.12), placement
-    radius = {p.instance: (class_template(p.class_name).radius_voxels if p.label < VESICLE_LABEL else 5.5)
-              for p in proteins}
-    for i, a in enumerate(proteins):
-        for b in proteins[i + 1:]:
-            gap = math.dist((a.x, a.y, a.z), (b.x, b.y, b.z)) - radius[a.instance] - radius[b.instance]
-            assert gap > 0, (a, b)
+        assert float(own.sum()) == pytest.approx(full, rel=0.2), placement  # rotation resamples it
+        # and a one-voxel gap separates it from every other particle and membrane
+        grown = torch.nn.functional.max_pool3d(own[None, None].float(), 3, 1, 1)[0, 0].bool()
+        neighbours = occupancy[grown & ~own]
+        assert not bool((neighbours != 0).any()), placement
 
 
 def test_scene_stays_in_its_slab_and_labels_every_centre(scene):
@@ -134,7 +133,7 @@ def test_scene_stays_in_its_slab_and_labels_every_centre(scene):
 
 def test_packing_an_overfull_slab_ends_instead_of_stalling():
     crowded = SceneConfig(protein_volume_fraction=0.9, vesicle_count=(0, 0))
-    scene = build_scene(48, 1.0, crowded, np.random.default_rng(0))
+    scene = build_scene(48, 1.0, crowded, np.random.default_rng(0))  # asks for 2-3x what fits
     placed = sum(1 for p in scene.placements if p.label < VESICLE_LABEL)
     asked = sum(n for name, n in scene.requested.items() if class_by_name(name).kind == "protein")
     assert 0 < placed < asked  # it filled what fits and returned

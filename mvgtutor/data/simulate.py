@@ -36,7 +36,7 @@ from mvgtutor.data.simulate_tomography import project_tilt_series, weighted_back
 from mvgtutor.errors import ConfigError
 from mvgtutor.paths import atomic_write
 
-SIMULATOR_VERSION = 1  # bump when the output of a given seed changes (default datasets are rebuilt)
+SIMULATOR_VERSION = 2  # bump when the output of a given seed changes (default datasets are rebuilt)
 MANIFEST = "dataset.json"
 
 

@@ -9,15 +9,19 @@ potential), with its labels:
 * ``occupancy_mask (Z, Y, X)`` int32 instance ids (0 = none);
 * ``placements``: class, centre (x, y, z) in voxels and ZXZ Euler angles in degrees.
 
-**Packing without a retry loop.** A *clearance map* on a coarse grid holds, for each cell, the distance to
-the nearest obstacle (slab faces, box faces, vesicle membranes, particles already placed). A particle of
-bounding radius ``r`` may go wherever the clearance exceeds ``r``: the candidates are listed once per class,
-shuffled, and visited once each; placing a particle lowers the clearance around it. The loop ends when the
-class has its count or the candidates run out, so it never stalls.
+**Packing without a retry loop.** A coarse grid of cells records each cell's *room* (distance to the slab
+and box faces) and *clearance* (distance to the obstacles placed so far: membranes and each particle's
+core sphere). For each class, largest first, the cells where the particle may fit are listed once,
+shuffled, and visited once each; at a visit the particle gets a random orientation and is pasted only if
+its real support, grown by a one-voxel gap, touches nothing labelled yet (so elongated shapes pack as
+closely as their shapes allow, not as their bounding spheres). The visits end when the class has its
+count, the cells run out or too many visits failed, so packing never stalls; what was asked and what
+was placed are both recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -41,7 +45,7 @@ class SceneConfig:
 
     ice_thickness_nm: float = 180.0  # SHREC 2021: 180-220 nm
     max_slab_fraction: float = 0.75  # the slab never fills more than this share of the z range
-    protein_volume_fraction: float = 0.06  # of the slab; SHREC 2021 ~1 %, cytoplasm 20-30 %
+    protein_volume_fraction: float = 0.1  # of the slab; SHREC 2021 ~1 %, cytoplasm 20-30 %
     vesicle_count: tuple[int, int] = (2, 7)  # inclusive range, as many as fit
     vesicle_radius_nm: tuple[float, float] = (15.0, 60.0)  # outer radius, capped by the slab
     deformed_vesicle_fraction: float = 0.5  # share of vesicles that are not spheres
@@ -94,7 +98,8 @@ class Scene:
 
 # --------------------------------------------------------------------------------------- clearance map
 class ClearanceMap:
-    """Distance (voxels) from each cell of a coarse grid to the nearest obstacle; see the module docstring."""
+    """A coarse grid of cells: the room each has before the slab and box faces, and its clearance (voxels)
+    from the obstacles placed so far (membranes, particle cores); see the module docstring."""
 
     def __init__(self, size: int, slab: tuple[int, int], cell: int):
         self.size, self.cell = size, cell
@@ -102,16 +107,25 @@ class ClearanceMap:
         self.centres = centres
         z, y, x = torch.meshgrid(centres, centres, centres, indexing="ij")  # each (C, C, C)
         faces = [z + 0.5 - slab[0], slab[1] - 0.5 - z, y + 0.5, size - 0.5 - y, x + 0.5, size - 0.5 - x]
-        self.clearance = torch.stack(faces).amin(dim=0)  # (C, C, C)
+        self.room = torch.stack(faces).amin(dim=0)  # (C, C, C)
+        self.clearance = torch.full_like(self.room, float(size))  # (C, C, C): nothing placed yet
         self.slack = cell * math.sqrt(3) / 2.0  # a centre may sit anywhere in its cell
 
-    def candidates(self, radius: float) -> torch.Tensor:
-        """Flat indices ``(n,)`` of the cells where a sphere of ``radius`` fits."""
-        return torch.nonzero(self.clearance.flatten() > radius + self.slack).flatten()
+    def candidates(self, radius: float, core: float) -> torch.Tensor:
+        """Flat indices ``(n,)`` of the cells where a particle of bounding ``radius`` may stay inside the
+        slab and box and its ``core`` sphere may miss every obstacle (necessary, not sufficient)."""
+        inside = self.room.flatten() > radius - self.slack
+        return torch.nonzero(inside & (self.clearance.flatten() > core - self.slack)).flatten()
 
-    def fits(self, index: int, radius: float) -> bool:
-        """Whether a sphere of ``radius`` still fits at cell ``index`` (the map changes as things land)."""
-        return bool(self.clearance.view(-1)[index] > radius + self.slack)
+    def still_free(self, indices: torch.Tensor, core: float) -> torch.Tensor:
+        """Which of the cells ``indices (n,)`` a ``core`` sphere may still occupy, ``(n,)`` bool."""
+        return self.clearance.view(-1)[indices] > core - self.slack
+
+    def inside(self, centre_xyz, radius: float, slab: tuple[int, int]) -> bool:
+        """Whether a sphere of ``radius`` at ``centre_xyz`` lies inside the slab and the box."""
+        x, y, z = centre_xyz
+        return (min(x, y) + 0.5 >= radius and max(x, y) + 0.5 + radius <= self.size
+                and z + 0.5 - slab[0] >= radius and slab[1] - 0.5 - z >= radius)
 
     def positions(self, indices: torch.Tensor) -> torch.Tensor:
         """The (x, y, z) voxel centres ``(n, 3)`` of cells ``indices (n,)``."""
@@ -160,21 +174,19 @@ def _paste(scene: Scene, density: torch.Tensor, support: torch.Tensor, centre_zy
     (vz, bz), (vy, by), (vx, bx) = (_box(c, half, size) for c in centre_zyx)
     scene.potential[vz, vy, vx] += contrast * density[bz, by, bx]
     inside = support[bz, by, bx]
-    scene.class_mask[vz, vy, vx][inside] = label
-    scene.occupancy_mask[vz, vy, vx][inside] = instance
+    scene.class_mask[vz, vy, vx].masked_fill_(inside, label)
+    scene.occupancy_mask[vz, vy, vx].masked_fill_(inside, instance)
 
 
 def rotate_template(template: Template, rotation: Rotation, offset_xyz=(0.0, 0.0, 0.0)) -> torch.Tensor:
     """The template's density rotated by ``rotation`` about its centre and shifted by a sub-voxel
     ``offset_xyz``: ``(s, s, s) -> (s, s, s)`` (trilinear)."""
     size = template.density.shape[0]
-    axis = torch.arange(size, dtype=torch.float32) - size // 2
-    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
-    points = torch.stack([x, y, z], dim=-1) - torch.tensor(offset_xyz, dtype=torch.float32)  # (s, s, s, 3)
-    inverse = torch.from_numpy(rotation.as_matrix().T).float()  # rotate the grid back into the template
-    source = points @ inverse.T  # (s, s, s, 3) xyz in template coordinates
-    grid = (source + size // 2) / (size - 1) * 2.0 - 1.0  # grid_sample's [-1, 1], align_corners=True
-    sampled = F.grid_sample(template.density[None, None], grid[None], mode="bilinear", align_corners=True)
+    inverse = torch.from_numpy(rotation.as_matrix().T).float()  # output point p samples the template at R^T p
+    shift = torch.tensor(offset_xyz, dtype=torch.float32) * 2.0 / (size - 1)  # voxels -> [-1, 1] units
+    affine = torch.cat([inverse, -(inverse @ shift)[:, None]], dim=1)  # (3, 4) acting on (x, y, z, 1)
+    grid = F.affine_grid(affine[None], [1, 1, size, size, size], align_corners=True)  # (1, s, s, s, 3)
+    sampled = F.grid_sample(template.density[None, None], grid, mode="bilinear", align_corners=True)
     return sampled[0, 0]  # (s, s, s)
 
 
@@ -215,6 +227,24 @@ def build_scene(size: int, voxel_size_nm: float, config: SceneConfig, rng: np.ra
     ``templates`` maps protein labels to templates (default: the code-made ones at ``voxel_size_nm``).
     Deterministic given ``rng``. Returns a ``Scene`` with ``(size, size, size)`` volumes.
     """
+    with single_thread():
+        return _build_scene(size, voxel_size_nm, config, rng, templates)
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one thread: packing is thousands of small operations, for which a thread pool's
+    start-up costs more than it saves (10x slower with two threads on a busy 2-core machine)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _build_scene(size: int, voxel_size_nm: float, config: SceneConfig, rng: np.random.Generator,
+                 templates: dict[int, Template] | None) -> Scene:
     if size < 32:
         raise ConfigError(f"tomogram size {size} is too small: use at least 32 voxels per side")
     templates = protein_templates(voxel_size_nm) if templates is None else templates
@@ -223,7 +253,7 @@ def build_scene(size: int, voxel_size_nm: float, config: SceneConfig, rng: np.ra
     scene = Scene(potential=torch.zeros(size, size, size), class_mask=torch.zeros(size, size, size, dtype=torch.uint8),
                   occupancy_mask=torch.zeros(size, size, size, dtype=torch.int32), placements=[],
                   slab=(z0, z0 + thickness), voxel_size_nm=voxel_size_nm)
-    clearance = ClearanceMap(size, scene.slab, cell=max(1, size // 128))
+    clearance = ClearanceMap(size, scene.slab, cell=max(1, size // 64))
     largest = max(t.radius_voxels for t in templates.values()) + config.gap_voxels + clearance.slack
     _add_vesicles(scene, clearance, config, rng, reach=largest)
     _add_particles(scene, clearance, config, rng, templates)
@@ -248,7 +278,7 @@ def _add_vesicles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rn
             continue
         radius = float(rng.uniform(low, min(config.vesicle_radius_nm[1] / voxel, largest_radius)))
         bound = radius * stretch + half_membrane + 1.0
-        candidates = clearance.candidates(bound)
+        candidates = clearance.candidates(bound + 2 * clearance.slack, core=0.0)  # centred in its cell
         if len(candidates):
             centres = clearance.positions(candidates)  # (n, 3) xyz
             for centre, other in placed:
@@ -301,48 +331,70 @@ def _class_counts(scene: Scene, config: SceneConfig, templates: dict[int, Templa
 
 def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rng: np.random.Generator,
                    templates: dict[int, Template]) -> None:
+    """Place proteins and gold beads, largest bounding radius first (see the module docstring)."""
     counts = _class_counts(scene, config, templates, rng)
     gold_diameters = rng.uniform(*config.fiducial_diameter_nm, counts[FIDUCIAL_LABEL]) / scene.voxel_size_nm
     beads = [_gold_bead(d, rng) for d in gold_diameters]
-    # (bounding radius, label, templates): largest first, so big particles still find room
     groups = [(t.radius_voxels, label, [t] * counts[label]) for label, t in templates.items()]
     if beads:  # one group, sized for the largest bead
         groups.append((max(b.radius_voxels for b in beads), FIDUCIAL_LABEL, beads))
     groups.sort(key=lambda g: -g[0])
+    reach = max(t.core_radius_voxels for _, _, group in groups for t in group[:1] + group[-1:]) + clearance.slack
     for radius, label, group in groups:
-        needed = radius + config.gap_voxels
-        candidates = clearance.candidates(needed)
+        core = min(t.core_radius_voxels for t in group)
+        candidates = clearance.candidates(radius + config.gap_voxels, core + config.gap_voxels)
         order = candidates[torch.from_numpy(rng.permutation(len(candidates)))]
-        placed = 0
-        for index in order.tolist():
-            if placed == len(group):
+        placed, failures, patience = 0, 0, 10 * len(group) + 50  # bounded: never stalls
+        for start in range(0, len(order), 256):  # check the map for a chunk at once, then one by one
+            if placed == len(group) or failures > patience:
                 break
-            if not clearance.fits(index, needed):
-                continue
-            centre = _place(scene, group[placed], label, clearance, index, config, rng)
-            # later particles are no larger, so clearances beyond this one's size never decide anything
-            clearance.add_sphere(centre, radius, reach=needed + clearance.slack)
-            placed += 1
+            chunk = order[start:start + 256]
+            for index in chunk[clearance.still_free(chunk, core + config.gap_voxels)].tolist():
+                if placed == len(group) or failures > patience:
+                    break
+                if not bool(clearance.still_free(torch.tensor([index]), core + config.gap_voxels)):
+                    continue  # a particle placed from this chunk took the room
+                centre = _place(scene, group[placed], label, clearance, index, config, rng)
+                if centre is None:  # outside the slab, or its real shape would touch a neighbour
+                    failures += 1
+                    continue
+                clearance.add_sphere(centre, group[placed].core_radius_voxels, reach=reach)
+                placed += 1
         name = CLASSES[label].name
         scene.requested[name] = scene.requested.get(name, 0) + len(group)
 
 
 def _place(scene: Scene, template: Template, label: int, clearance: ClearanceMap, index: int,
-           config: SceneConfig, rng: np.random.Generator) -> tuple[float, float, float]:
-    """Paste ``template`` at a random point of cell ``index`` in a random orientation; returns its centre."""
+           config: SceneConfig, rng: np.random.Generator) -> tuple[float, float, float] | None:
+    """Paste ``template`` at a random point of cell ``index`` in a random orientation and return its centre,
+    or return None (and paste nothing) when its support, grown by the gap, would touch anything placed."""
     jitter = rng.uniform(-0.5, 0.5, 3) * clearance.cell
     centre = tuple(float(c + j) for c, j in zip(clearance.position(index), jitter))  # x, y, z
     voxel = tuple(int(round(c)) for c in centre)
     offset = tuple(c - v for c, v in zip(centre, voxel))
+    if not clearance.inside(centre, template.radius_voxels + config.gap_voxels, scene.slab):
+        return None
     if label == FIDUCIAL_LABEL:
         rotation, contrast = Rotation.identity(), config.gold_contrast_v
     else:
         rotation, contrast = Rotation.random(random_state=rng), config.protein_contrast_v
     density = rotate_template(template, rotation, offset)
+    support = density >= template.threshold
+    grown = F.max_pool3d(support[None, None].float(), 2 * math.ceil(config.gap_voxels) + 1, 1,
+                         math.ceil(config.gap_voxels))[0, 0].bool()  # support dilated by the gap
+    if _touches(scene.class_mask, grown, voxel[::-1]):
+        return None
     instance = len(scene.placements) + 1
-    _paste(scene, density, density >= template.threshold, voxel[::-1], label, instance, contrast)
+    _paste(scene, density, support, voxel[::-1], label, instance, contrast)
     with warnings.catch_warnings():  # gimbal lock (theta = 0) is harmless: phi + psi is what counts
         warnings.simplefilter("ignore", UserWarning)
         phi, theta, psi = rotation.as_euler("ZXZ", degrees=True)  # intrinsic z-x'-z'' (SHREC's rot1-3)
     scene.placements.append(Placement(label, instance, *centre, float(phi), float(theta), float(psi)))
     return centre
+
+
+def _touches(class_mask: torch.Tensor, shape: torch.Tensor, centre_zyx) -> bool:
+    """Whether a centred cube ``shape (s, s, s)`` at ``centre_zyx`` covers any labelled voxel."""
+    half, size = shape.shape[0] // 2, class_mask.shape[0]
+    (vz, bz), (vy, by), (vx, bx) = (_box(c, half, size) for c in centre_zyx)
+    return bool((class_mask[vz, vy, vx].bool() & shape[bz, by, bx]).any())

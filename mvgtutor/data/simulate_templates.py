@@ -59,6 +59,13 @@ class Template:
         return (6.0 * volume_nm3 / math.pi) ** (1.0 / 3.0)
 
     @functools.cached_property
+    def core_radius_voxels(self) -> float:
+        """The radius of the largest centred sphere inside the support, in voxels."""
+        outside = torch.nonzero(~self.support).float()  # (n, 3)
+        centre = torch.tensor([self.density.shape[0] // 2] * 3, dtype=torch.float32)
+        return max(float((outside - centre).norm(dim=1).min()) - 1.0, 0.0) if len(outside) else 0.0
+
+    @functools.cached_property
     def radius_voxels(self) -> float:
         """The radius of the smallest centred sphere holding the support, in voxels."""
         idx = torch.nonzero(self.support).float()  # (n, 3)
