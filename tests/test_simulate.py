@@ -14,7 +14,9 @@ import torch
 from mvgtutor.cli import main
 from mvgtutor.config import make_profile
 from mvgtutor.data.formats import read_shrec_tomogram
-from mvgtutor.data.simulate import MANIFEST, SimulationConfig, simulate_dataset, simulate_tomogram
+from mvgtutor.data.simulate import (MANIFEST, SimulationConfig, image_scene, make_scene, simulate_dataset,
+                                   simulate_tomogram)
+from mvgtutor.data.simulate_imaging import ImagingConfig
 from mvgtutor.data.simulate_tomography import missing_wedge_mask
 from mvgtutor.errors import ConfigError
 
@@ -97,11 +99,15 @@ def test_switching_noise_off_gives_the_clean_series_and_forbids_snr():
 
 
 def test_each_effect_changes_the_tilt_series():
-    base = simulate_tomogram(size=32, seed=4, keep_intermediates=True).tilt_series.clean
+    scene = make_scene(32, np.random.default_rng(4))
+    base = image_scene(scene, 32, seed=9, keep_intermediates=True).tilt_series.clean
+    assert torch.equal(base, image_scene(scene, 32, seed=9, keep_intermediates=True).tilt_series.clean)
     for effect in ("ice", "misalignment", "exposure_filter", "ctf", "detector"):
-        changed = simulate_tomogram(size=32, seed=4, config=SimulationConfig().without(effect),
-                                    keep_intermediates=True).tilt_series.clean
+        changed = image_scene(scene, 32, seed=9, imaging=ImagingConfig().without(effect),
+                              keep_intermediates=True).tilt_series.clean
         assert not torch.allclose(base, changed), effect
+    with pytest.raises(ConfigError, match="make_scene"):
+        image_scene(scene, 64, seed=9)
 
 
 def test_oversampling_gives_the_tomogram_grid():

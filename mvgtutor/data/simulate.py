@@ -1,6 +1,7 @@
 """The SHREC-2021-like simulator: from templates to a reconstructed, labelled tomogram.
 
-``simulate_tomogram`` runs the whole chain once:
+``simulate_tomogram`` runs the whole chain once (``make_scene`` for step 1, ``image_scene`` for 2-4, so a
+chapter can image one scene several ways):
 
 1. pack a **scene** (``simulate_scene``): proteins from their templates (``simulate_templates``), vesicles,
    gold fiducials, in an ice slab; its potential is the *grand model*, its labels the class and
@@ -36,7 +37,7 @@ from mvgtutor.data.simulate_tomography import project_tilt_series, weighted_back
 from mvgtutor.errors import ConfigError
 from mvgtutor.paths import atomic_write
 
-SIMULATOR_VERSION = 2  # bump when the output of a given seed changes (default datasets are rebuilt)
+SIMULATOR_VERSION = 3  # bump when the output of a given seed changes (default datasets are rebuilt)
 MANIFEST = "dataset.json"
 
 
@@ -81,16 +82,49 @@ def simulate_tomogram(size: int = 64, seed: int = 0, snr: float | None = None, v
 
     ``snr`` (if given) overrides ``config.imaging.snr``: the dose is chosen to reach it. ``templates``
     replaces the code-made protein templates (label -> ``Template``, e.g. from ``template_from_atoms``).
+    Equivalent to ``image_scene(make_scene(...), ...)`` with seeds drawn from ``seed``.
     """
-    from mvgtutor.data.formats import Particle
-
     config = config or SimulationConfig()
     imaging = dataclasses.replace(config.imaging, snr=snr) if snr is not None else config.imaging
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    scene = make_scene(size, rng, voxel_size_nm, config.scene, templates, oversample=imaging.oversample)
+    scene_seconds = time.perf_counter() - started
+    tomogram = image_scene(scene, size, int(rng.integers(2 ** 62)), imaging, keep_intermediates)
+    tomogram.metadata["seed"] = seed
+    tomogram.metadata["timings_s"] = {"scene": round(scene_seconds, 3), **tomogram.metadata["timings_s"]}
+    return tomogram
+
+
+def make_scene(size: int, rng: np.random.Generator, voxel_size_nm: float = 1.0, config: SceneConfig | None = None,
+               templates: dict[int, Template] | None = None, oversample: int = 1) -> Scene:
+    """Pack the sample of a ``size^3`` tomogram (``oversample`` times finer when asked); see ``build_scene``."""
     if size < 32 or voxel_size_nm <= 0:
         raise ConfigError(f"size {size} and voxel size {voxel_size_nm} nm: need size >= 32 and a positive "
                           f"voxel size")
-    if imaging.oversample not in (1, 2):
-        raise ConfigError(f"oversample={imaging.oversample}: choose 1 (off) or 2 (SHREC's 5 A -> 10 A)")
+    if oversample not in (1, 2):
+        raise ConfigError(f"oversample={oversample}: choose 1 (off) or 2 (SHREC's 5 A -> 10 A)")
+    if templates is not None and oversample != 1:
+        raise ConfigError("custom templates are given at the tomogram's voxel size: use oversample=1 with them")
+    return build_scene(size * oversample, voxel_size_nm / oversample, config or SceneConfig(), rng, templates)
+
+
+def image_scene(scene: Scene, size: int, seed: int, imaging: ImagingConfig | None = None,
+                keep_intermediates: bool = False) -> SimulatedTomogram:
+    """Image a packed ``scene`` into a ``size^3`` tomogram: ice, tilt series, microscope, WBP.
+
+    The same ``scene`` and ``seed`` with a different ``imaging`` config show what one effect does (chapter 1).
+    ``scene`` must be ``imaging.oversample`` times finer than ``size``.
+    """
+    from mvgtutor.data.formats import Particle
+
+    imaging = imaging or ImagingConfig()
+    factor = imaging.oversample
+    fine = scene.potential.shape[0]
+    if fine != size * factor:
+        raise ConfigError(f"the scene is {fine}^3 but size {size} x oversample {factor} = {size * factor}: "
+                          f"make the scene with make_scene(size, ..., oversample={factor})")
+    voxel_size_nm = scene.voxel_size_nm * factor
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -102,35 +136,30 @@ def simulate_tomogram(size: int = 64, seed: int = 0, snr: float | None = None, v
 
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-    fine, fine_voxel = size * imaging.oversample, voxel_size_nm / imaging.oversample
-    if templates is not None and imaging.oversample != 1:
-        raise ConfigError("custom templates are given at the tomogram's voxel size: use oversample=1 with them")
-    scene = build_scene(fine, fine_voxel, config.scene, rng, templates)
-    lap("scene")
     acquisition = sample_acquisition(imaging, rng)
-    volume = scene.potential + ice_texture(fine, scene.slab, imaging, fine_voxel, generator) \
+    volume = scene.potential + ice_texture(fine, scene.slab, imaging, scene.voxel_size_nm, generator) \
         if imaging.ice else scene.potential
     projections = project_tilt_series(volume, acquisition.actual_deg)  # (T, fine, fine) volt * voxel
     del volume
     lap("projection")
-    series = form_images(projections, acquisition, imaging, fine_voxel, scene.ice_thickness_nm, generator)
+    series = form_images(projections, acquisition, imaging, scene.voxel_size_nm, scene.ice_thickness_nm,
+                         generator)
     del projections
     lap("imaging")
-    if imaging.oversample != 1:
+    if factor != 1:
         series = dataclasses.replace(series, noisy=fourier_crop(series.noisy, size),
                                      clean=fourier_crop(series.clean, size))
     reconstruction = weighted_back_projection(series.noisy, acquisition.nominal_deg)  # (Z, Y, X)
     lap("reconstruction")
-    class_mask, occupancy, grandmodel = _to_tomogram_grid(scene, size, imaging.oversample)
-    scale = 1.0 / imaging.oversample
-    particles = [Particle(p.class_name, p.x * scale, p.y * scale, p.z * scale, p.phi, p.theta, p.psi)
+    class_mask, occupancy, grandmodel = _to_tomogram_grid(scene, size, factor)
+    particles = [Particle(p.class_name, p.x / factor, p.y / factor, p.z / factor, p.phi, p.theta, p.psi)
                  for p in scene.placements]
     metadata = {
         "seed": seed, "size": size, "voxel_size_nm": voxel_size_nm,
         "requested_snr": imaging.snr, "measured_snr": series.measured_snr,
         "total_dose_e_per_a2": series.dose_e_per_a2,
         "defocus_um": float(acquisition.defocus_um.mean()), "ice_thickness_nm": scene.ice_thickness_nm,
-        "slab_z": list(int(z * scale) for z in scene.slab), "oversample": imaging.oversample,
+        "slab_z": [int(z // factor) for z in scene.slab], "oversample": factor,
         "tilt_range_deg": [imaging.tilt_min_deg, imaging.tilt_max_deg, imaging.tilt_step_deg],
         "physics": imaging.switches(), "requested_counts": dict(scene.requested),
         "placed_counts": _count(particles), "timings_s": timings,

@@ -14,7 +14,8 @@ and box faces) and *clearance* (distance to the obstacles placed so far: membran
 core sphere). For each class, largest first, the cells where the particle may fit are listed once,
 shuffled, and visited once each; at a visit the particle gets a random orientation and is pasted only if
 its real support, grown by a one-voxel gap, touches nothing labelled yet (so elongated shapes pack as
-closely as their shapes allow, not as their bounding spheres). The visits end when the class has its
+closely as their shapes allow, not as their bounding spheres). Each class's orientations come from a bank of
+up to 96 random ones rendered once per tomogram, so a rejected position costs a lookup, not a rotation. The visits end when the class has its
 count, the cells run out or too many visits failed, so packing never stalls; what was asked and what
 was placed are both recorded.
 """
@@ -35,6 +36,7 @@ from mvgtutor.data.classes import CLASSES, PROTEIN_CLASSES, class_by_name
 from mvgtutor.data.simulate_templates import Template, protein_templates
 from mvgtutor.errors import ConfigError
 
+ORIENTATIONS_PER_CLASS = 96  # random orientations rendered per protein class and tomogram
 VESICLE_LABEL = class_by_name("vesicle").label
 FIDUCIAL_LABEL = class_by_name("fiducial").label
 
@@ -329,72 +331,111 @@ def _class_counts(scene: Scene, config: SceneConfig, templates: dict[int, Templa
     return counts
 
 
+@dataclass(frozen=True)
+class _Oriented:
+    """A template rendered in one orientation, with a sub-voxel offset of its centre (x, y, z)."""
+
+    template: Template
+    density: torch.Tensor  # (s, s, s)
+    support: torch.Tensor  # (s, s, s) bool
+    rotation: Rotation
+    offset_xyz: tuple[float, float, float]
+
+
+def _orient(template: Template, rotation: Rotation, rng: np.random.Generator) -> _Oriented:
+    offset = tuple(float(o) for o in rng.uniform(-0.5, 0.5, 3))
+    density = rotate_template(template, rotation, offset)
+    return _Oriented(template, density, density >= template.threshold, rotation, offset)
+
+
 def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rng: np.random.Generator,
                    templates: dict[int, Template]) -> None:
-    """Place proteins and gold beads, largest bounding radius first (see the module docstring)."""
+    """Place proteins and gold beads, largest bounding radius first (see the module docstring).
+
+    Each protein class draws its orientations from a bank of up to ``ORIENTATIONS_PER_CLASS`` random ones
+    (rendered once), so a rejected position costs a lookup, not a rotation.
+    """
     counts = _class_counts(scene, config, templates, rng)
     gold_diameters = rng.uniform(*config.fiducial_diameter_nm, counts[FIDUCIAL_LABEL]) / scene.voxel_size_nm
-    beads = [_gold_bead(d, rng) for d in gold_diameters]
-    groups = [(t.radius_voxels, label, [t] * counts[label]) for label, t in templates.items()]
-    if beads:  # one group, sized for the largest bead
-        groups.append((max(b.radius_voxels for b in beads), FIDUCIAL_LABEL, beads))
+    beads = [_orient(_gold_bead(d, rng), Rotation.identity(), rng) for d in gold_diameters]
+    groups = []  # (bounding radius, label, how many, orientations to draw from)
+    for label, template in templates.items():
+        bank_size = min(2 * counts[label], ORIENTATIONS_PER_CLASS)
+        bank = [_orient(template, Rotation.random(random_state=rng), rng) for _ in range(bank_size)]
+        groups.append((template.radius_voxels, label, counts[label], bank))
+    if beads:  # one group, sized for the largest bead; each bead is used once, in order
+        groups.append((max(b.template.radius_voxels for b in beads), FIDUCIAL_LABEL, len(beads), beads))
     groups.sort(key=lambda g: -g[0])
-    reach = max(t.core_radius_voxels for _, _, group in groups for t in group[:1] + group[-1:]) + clearance.slack
-    for radius, label, group in groups:
-        core = min(t.core_radius_voxels for t in group)
-        candidates = clearance.candidates(radius + config.gap_voxels, core + config.gap_voxels)
+    forbidden = dilate(scene.class_mask > 0, math.ceil(config.gap_voxels))  # (Z, Y, X): labels grown by the gap
+    reach = max(o.template.core_radius_voxels for *_, bank in groups for o in bank) + clearance.slack
+    for radius, label, count, bank in groups:
+        core = min(o.template.core_radius_voxels for o in bank) + config.gap_voxels
+        candidates = clearance.candidates(radius + config.gap_voxels, core)
         order = candidates[torch.from_numpy(rng.permutation(len(candidates)))]
-        placed, failures, patience = 0, 0, 10 * len(group) + 50  # bounded: never stalls
+        placed, failures, patience = 0, 0, 20 * count + 50  # bounded: never stalls
         for start in range(0, len(order), 256):  # check the map for a chunk at once, then one by one
-            if placed == len(group) or failures > patience:
+            if placed == count or failures > patience:
                 break
             chunk = order[start:start + 256]
-            for index in chunk[clearance.still_free(chunk, core + config.gap_voxels)].tolist():
-                if placed == len(group) or failures > patience:
+            for index in chunk[clearance.still_free(chunk, core)].tolist():
+                if placed == count or failures > patience:
                     break
-                if not bool(clearance.still_free(torch.tensor([index]), core + config.gap_voxels)):
+                if not bool(clearance.still_free(torch.tensor([index]), core)):
                     continue  # a particle placed from this chunk took the room
-                centre = _place(scene, group[placed], label, clearance, index, config, rng)
+                oriented = bank[placed] if label == FIDUCIAL_LABEL else bank[int(rng.integers(len(bank)))]
+                centre = _place(scene, forbidden, oriented, label, clearance, index, config, rng)
                 if centre is None:  # outside the slab, or its real shape would touch a neighbour
                     failures += 1
                     continue
-                clearance.add_sphere(centre, group[placed].core_radius_voxels, reach=reach)
+                clearance.add_sphere(centre, oriented.template.core_radius_voxels, reach=reach)
                 placed += 1
         name = CLASSES[label].name
-        scene.requested[name] = scene.requested.get(name, 0) + len(group)
+        scene.requested[name] = scene.requested.get(name, 0) + count
 
 
-def _place(scene: Scene, template: Template, label: int, clearance: ClearanceMap, index: int,
-           config: SceneConfig, rng: np.random.Generator) -> tuple[float, float, float] | None:
-    """Paste ``template`` at a random point of cell ``index`` in a random orientation and return its centre,
-    or return None (and paste nothing) when its support, grown by the gap, would touch anything placed."""
-    jitter = rng.uniform(-0.5, 0.5, 3) * clearance.cell
-    centre = tuple(float(c + j) for c, j in zip(clearance.position(index), jitter))  # x, y, z
-    voxel = tuple(int(round(c)) for c in centre)
-    offset = tuple(c - v for c, v in zip(centre, voxel))
-    if not clearance.inside(centre, template.radius_voxels + config.gap_voxels, scene.slab):
+def _place(scene: Scene, forbidden: torch.Tensor, oriented: _Oriented, label: int, clearance: ClearanceMap,
+           index: int, config: SceneConfig, rng: np.random.Generator) -> tuple[float, float, float] | None:
+    """Paste ``oriented`` at a random voxel of cell ``index`` and return its centre (x, y, z), or return None
+    (and paste nothing) when it would leave the slab or touch anything placed (``forbidden``)."""
+    jitter = rng.integers(0, clearance.cell, 3) - (clearance.cell - 1) // 2 if clearance.cell > 1 else np.zeros(3)
+    voxel = tuple(int(round(c + j)) for c, j in zip(clearance.position(index), jitter))  # x, y, z
+    centre = tuple(v + o for v, o in zip(voxel, oriented.offset_xyz))
+    if not clearance.inside(centre, oriented.template.radius_voxels + config.gap_voxels, scene.slab):
         return None
-    if label == FIDUCIAL_LABEL:
-        rotation, contrast = Rotation.identity(), config.gold_contrast_v
-    else:
-        rotation, contrast = Rotation.random(random_state=rng), config.protein_contrast_v
-    density = rotate_template(template, rotation, offset)
-    support = density >= template.threshold
-    grown = F.max_pool3d(support[None, None].float(), 2 * math.ceil(config.gap_voxels) + 1, 1,
-                         math.ceil(config.gap_voxels))[0, 0].bool()  # support dilated by the gap
-    if _touches(scene.class_mask, grown, voxel[::-1]):
+    if _touches(forbidden, oriented.support, voxel[::-1]):
         return None
     instance = len(scene.placements) + 1
-    _paste(scene, density, support, voxel[::-1], label, instance, contrast)
+    contrast = config.gold_contrast_v if label == FIDUCIAL_LABEL else config.protein_contrast_v
+    _paste(scene, oriented.density, oriented.support, voxel[::-1], label, instance, contrast)
+    _mark(forbidden, dilate(oriented.support, math.ceil(config.gap_voxels)), voxel[::-1])
     with warnings.catch_warnings():  # gimbal lock (theta = 0) is harmless: phi + psi is what counts
         warnings.simplefilter("ignore", UserWarning)
-        phi, theta, psi = rotation.as_euler("ZXZ", degrees=True)  # intrinsic z-x'-z'' (SHREC's rot1-3)
+        phi, theta, psi = oriented.rotation.as_euler("ZXZ", degrees=True)  # intrinsic z-x'-z'' (SHREC's rot1-3)
     scene.placements.append(Placement(label, instance, *centre, float(phi), float(theta), float(psi)))
     return centre
 
 
-def _touches(class_mask: torch.Tensor, shape: torch.Tensor, centre_zyx) -> bool:
-    """Whether a centred cube ``shape (s, s, s)`` at ``centre_zyx`` covers any labelled voxel."""
-    half, size = shape.shape[0] // 2, class_mask.shape[0]
+def dilate(mask: torch.Tensor, steps: int = 1) -> torch.Tensor:
+    """Grow a boolean ``(Z, Y, X)`` mask by ``steps`` voxels (a cube's 26 neighbours per step), separably."""
+    grown = mask.clone()
+    for _ in range(steps):
+        for axis in range(3):
+            shifted = grown.clone()
+            shifted.narrow(axis, 1, grown.shape[axis] - 1).logical_or_(grown.narrow(axis, 0, grown.shape[axis] - 1))
+            shifted.narrow(axis, 0, grown.shape[axis] - 1).logical_or_(grown.narrow(axis, 1, grown.shape[axis] - 1))
+            grown = shifted
+    return grown
+
+
+def _touches(volume: torch.Tensor, shape: torch.Tensor, centre_zyx) -> bool:
+    """Whether a centred cube ``shape (s, s, s)`` at ``centre_zyx`` covers any True voxel of ``volume``."""
+    half, size = shape.shape[0] // 2, volume.shape[0]
     (vz, bz), (vy, by), (vx, bx) = (_box(c, half, size) for c in centre_zyx)
-    return bool((class_mask[vz, vy, vx].bool() & shape[bz, by, bx]).any())
+    return bool((volume[vz, vy, vx] & shape[bz, by, bx]).any())
+
+
+def _mark(volume: torch.Tensor, shape: torch.Tensor, centre_zyx) -> None:
+    """Set the voxels of ``volume`` covered by the centred cube ``shape`` at ``centre_zyx`` to True."""
+    half, size = shape.shape[0] // 2, volume.shape[0]
+    (vz, bz), (vy, by), (vx, bx) = (_box(c, half, size) for c in centre_zyx)
+    volume[vz, vy, vx] |= shape[bz, by, bx]
