@@ -45,22 +45,64 @@ def _tap_ranges(offset: int, size: int) -> tuple[slice, slice] | None:
     return slice(start, stop), slice(start + offset, stop + offset)
 
 
+def valid_taps(shape: tuple[int, int, int], dilation: int) -> list[tuple[tuple[int, int, int], tuple, tuple]]:
+    """The taps of a dilated 3x3x3 kernel that read real voxels of a ``shape`` volume (padding = dilation).
+
+    Each entry: ``(kernel index (a, b, c), output slices, input slices)``, slices over the three spatial dims.
+    """
+    taps = []
+    for kernel_index in itertools.product(range(3), repeat=3):
+        ranges = [_tap_ranges((t - 1) * dilation, size) for t, size in zip(kernel_index, shape)]
+        if all(r is not None for r in ranges):
+            out_slices, in_slices = zip(*ranges)
+            taps.append((kernel_index, out_slices, in_slices))
+    return taps
+
+
+class _ValidTapConv3d(torch.autograd.Function):
+    """Forward and backward of ``valid_tap_conv3d`` on channels-last tensors, one matrix product per tap."""
+
+    @staticmethod
+    def forward(ctx, x_last: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
+        # x_last (N, D, H, W, Cin) contiguous, weight (Cout, Cin, 3, 3, 3) -> (N, D, H, W, Cout)
+        taps = valid_taps(tuple(x_last.shape[1:4]), dilation)
+        out = x_last.new_zeros(*x_last.shape[:4], weight.shape[0])
+        for (a, b, c), out_slices, in_slices in taps:
+            region = x_last[(slice(None), *in_slices)]  # (N, d, h, w, Cin), a strided view
+            product = region.reshape(-1, region.shape[-1]) @ weight[:, :, a, b, c].T  # (N*d*h*w, Cout)
+            out[(slice(None), *out_slices)] += product.view(*region.shape[:4], -1)
+        ctx.save_for_backward(x_last, weight)
+        ctx.taps = taps
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x_last, weight = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        grad_x = torch.zeros_like(x_last) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+        for (a, b, c), out_slices, in_slices in ctx.taps:
+            grad_region = grad_out[(slice(None), *out_slices)]  # (N, d, h, w, Cout)
+            grad_rows = grad_region.reshape(-1, grad_region.shape[-1])  # (N*d*h*w, Cout)
+            if grad_x is not None:
+                product = grad_rows @ weight[:, :, a, b, c]  # (N*d*h*w, Cin)
+                grad_x[(slice(None), *in_slices)] += product.view(*grad_region.shape[:4], -1)
+            if grad_weight is not None:
+                x_rows = x_last[(slice(None), *in_slices)].reshape(-1, x_last.shape[-1])  # (N*d*h*w, Cin)
+                grad_weight[:, :, a, b, c] = grad_rows.T @ x_rows  # (Cout, Cin)
+        return grad_x, grad_weight, None
+
+
 def valid_tap_conv3d(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
     """Zero-padded dilated 3x3x3 convolution that skips taps reading only padding.
 
     ``x (N, Cin, D, H, W)``, ``weight (Cout, Cin, 3, 3, 3)`` -> ``(N, Cout, D, H, W)``; equal to
-    ``F.conv3d(x, weight, padding=dilation, dilation=dilation)``. Each tap is a 1x1x1 conv on the overlap region.
+    ``F.conv3d(x, weight, padding=dilation, dilation=dilation)``. Each tap is one matrix product over the region
+    where it overlaps the volume (channels-last), in the forward and in the backward pass.
     """
-    out = x.new_zeros(x.shape[0], weight.shape[0], *x.shape[2:])
-    for taps in itertools.product(range(3), repeat=3):
-        ranges = [_tap_ranges((t - 1) * dilation, size) for t, size in zip(taps, x.shape[2:])]
-        if any(r is None for r in ranges):
-            continue
-        out_slices, in_slices = zip(*ranges)
-        tap_weight = weight[:, :, taps[0], taps[1], taps[2], None, None, None]  # (Cout, Cin, 1, 1, 1)
-        out[(slice(None), slice(None), *out_slices)] += F.conv3d(x[(slice(None), slice(None), *in_slices)],
-                                                                 tap_weight)
-    return out
+    x_last = x.permute(0, 2, 3, 4, 1).contiguous()  # (N, D, H, W, Cin)
+    out_last = _ValidTapConv3d.apply(x_last, weight.to(x.dtype), dilation)  # (N, D, H, W, Cout)
+    return out_last.permute(0, 4, 1, 2, 3).contiguous()  # (N, Cout, D, H, W), like the other branches
 
 
 class DilatedConv3d(nn.Conv3d):

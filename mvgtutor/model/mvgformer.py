@@ -144,7 +144,11 @@ class MVGFormer(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """``x (B, 1, D, H, W)`` -> ``{"logits": (B, K, D, H, W), "view_logits": {view: (B, K, D, H, W)},
-        "recon_loss": scalar (training with VSL), "graph_loss": scalar (MinCutPool)}``."""
+        "recon_loss": scalar (training with VSL), "graph_loss": scalar (MinCutPool)}``.
+
+        ``generator`` (on ``x``'s device) draws the graph's seeding and the VSL mask; without one the graph is
+        seeded with ``config.graph_seed`` (the same result for the same input) and the mask uses torch's global RNG.
+        """
         features = self.forward_features(x, generator)
         view_logits = self.forward_head(features)  # (V, B, K, D, H, W)
         outputs = {
