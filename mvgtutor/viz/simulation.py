@@ -77,10 +77,7 @@ def transfer_curves(frequency_per_nm, curves: Mapping[str, object], title: str |
     ax.axhline(0.0, color="black", linewidth=0.5)
     ax.set_xlabel("spatial frequency (1/nm)")
     ax.set_ylabel("transfer")
-    ax.legend(fontsize="small", loc="upper right")
-    secondary = ax.secondary_xaxis("top", functions=(lambda f: 1 / np.maximum(f, 1e-3),
-                                                     lambda d: 1 / np.maximum(d, 1e-3)))
-    secondary.set_xlabel("period (nm)")
+    ax.legend(fontsize="small", loc="lower left")
     if title:
         ax.set_title(title, fontsize="small")
     return fig
