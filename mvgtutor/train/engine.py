@@ -1,0 +1,188 @@
+"""The one training loop of the course, for MVGFormer and the baselines alike (Sec. 5.1.2).
+
+Adam (lr 1e-3), the learning rate times ``lr_gamma`` every ``lr_step_epochs`` epochs, the loss of eq. 9 from
+``mvgtutor.model.losses.segmentation_loss``, mixed precision where the device supports it, a progress bar with
+the loss and the throughput, a per-epoch history, and atomic checkpoints from which a re-run resumes.
+
+Determinism: epoch ``e`` shuffles (and augments) with its own generator seeded from ``(seed, e)``, and the global
+RNG state (used inside the model) is saved in each checkpoint, so an interrupted and resumed run ends with the
+same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mvgtutor.config import TrainConfig
+from mvgtutor.errors import ConfigError, DataError
+from mvgtutor.paths import atomic_write
+from mvgtutor.train import distributed
+from mvgtutor.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mvgtutor.train.precision import autocast, grad_scaler, resolve_precision
+
+CHECKPOINT_FILE = "checkpoint.pt"  # the latest checkpoint of a run folder
+WEIGHTS_FILE = "model.pt"  # the final weights (a plain state dict)
+HISTORY_FILE = "history.json"  # one entry per finished epoch
+
+LossFn = Callable[[dict, torch.Tensor, TrainConfig], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+StepCallback = Callable[[int, int, float], None]  # (epoch, step within the epoch, loss)
+
+
+@dataclass(frozen=True)
+class PatchTensors:
+    """A training set held as two tensors: images ``(N, 1, D, H, W)`` float32, labels ``(N, D, H, W)`` uint8."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device) -> PatchTensors:
+        """The same patches on ``device`` (GPU-resident data: no loader, no host-to-device copies per step)."""
+        return PatchTensors(self.images.to(device), self.labels.to(device))
+
+
+def as_patch_tensors(dataset) -> PatchTensors:
+    """A ``PatchTensors`` from one, from an object with ``images``/``labels`` tensors, or from any dataset of
+    ``(image (1, D, H, W), label (D, H, W))`` pairs."""
+    if isinstance(dataset, PatchTensors):
+        return dataset
+    if isinstance(getattr(dataset, "images", None), torch.Tensor):
+        images, labels = dataset.images, dataset.labels
+    else:
+        if len(dataset) == 0:
+            raise DataError("the training set is empty: make the dataset first (`make data`)")
+        pairs = [dataset[i] for i in range(len(dataset))]
+        images = torch.stack([torch.as_tensor(p[0]) for p in pairs])
+        labels = torch.stack([torch.as_tensor(p[1]) for p in pairs])
+    if images.ndim == 4:
+        images = images[:, None]  # (N, 1, D, H, W)
+    if images.ndim != 5 or labels.shape != images.shape[:1] + images.shape[2:]:
+        raise DataError(f"patches must be images (N, 1, D, H, W) and labels (N, D, H, W); got "
+                        f"{tuple(images.shape)} and {tuple(labels.shape)}")
+    return PatchTensors(images.float(), labels.to(torch.uint8))
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator that shuffles and augments epoch ``epoch`` (independent of any earlier epoch)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def default_loss(outputs: dict, target: torch.Tensor, config: TrainConfig
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of eq. 9 and its detached parts (``mvgtutor.model.losses.segmentation_loss``)."""
+    from mvgtutor.model.losses import segmentation_loss
+
+    return segmentation_loss(outputs, target, config)
+
+
+def _write_history(run_dir: Path, history: list[dict]) -> None:
+    with atomic_write(run_dir / HISTORY_FILE, "w") as handle:
+        json.dump(history, handle, indent=1)
+
+
+def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: str | os.PathLike | None = None,
+                device: torch.device | str | None = None, loss_fn: LossFn = default_loss,
+                augment: Augment | None = None, progress: bool = True,
+                on_step: StepCallback | None = None) -> list[dict]:
+    """Train ``model`` on ``train_set`` for ``config.epochs`` epochs; returns the per-epoch history.
+
+    ``train_set``: anything ``as_patch_tensors`` accepts (images ``(N, 1, D, H, W)``, labels ``(N, D, H, W)``).
+    With ``run_dir``, a checkpoint is written every ``config.checkpoint_every_epochs`` epochs and at the end,
+    together with ``model.pt`` and ``history.json``; if ``run_dir`` already holds a checkpoint, training resumes
+    from it (a finished run returns at once). Under ``torchrun`` each process trains on its share of every global
+    batch of ``config.batch_size`` patches. The last incomplete batch of an epoch is dropped.
+    ``loss_fn(outputs, labels, config)`` returns ``(loss, parts)`` like ``segmentation_loss``.
+    History entries: epoch, loss and each part of the loss (means over the epoch), lr, seconds, samples_per_s.
+    """
+    group = distributed.current_group()
+    device = torch.device(device) if device is not None else (
+        torch.device("cuda", group.local_rank) if torch.cuda.is_available() else torch.device("cpu"))
+    precision = resolve_precision(config.precision, device)
+    data = as_patch_tensors(train_set).to(device)
+    local_batch = distributed.local_batch_size(config.batch_size, group)
+    steps_per_epoch = len(data) // config.batch_size
+    if steps_per_epoch == 0:
+        raise ConfigError(f"batch_size {config.batch_size} is larger than the training set ({len(data)} "
+                          f"patches): lower batch_size or use more data")
+
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                 fused=device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma)
+    scaler = grad_scaler(precision, device)
+    history: list[dict] = []
+    start_epoch = 0
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if run_dir is not None and (run_dir / CHECKPOINT_FILE).is_file():
+        state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        history, start_epoch = list(state["history"]), int(state["epoch"])
+
+    trained = distributed.wrap(model, device, group)
+    compiled = torch.compile(trained) if config.compile else trained
+    for epoch in range(start_epoch, config.epochs):
+        trained.train()
+        generator = epoch_generator(config.seed, epoch)
+        order = torch.randperm(len(data), generator=generator)  # (N,) the same on every process
+        part_sums: dict[str, torch.Tensor] = {}  # summed on the device: no sync per step
+        started = time.perf_counter()
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not (progress and group.is_main))
+        for step in bar:
+            batch = order[step * config.batch_size:(step + 1) * config.batch_size]  # (B,) global batch
+            local = distributed.shard(batch, group).to(device)  # (B / world_size,)
+            images, labels = data.images[local], data.labels[local].long()  # (b, 1, D, H, W), (b, D, H, W)
+            if augment is not None:
+                images, labels = augment(images, labels, generator)
+            with autocast(precision, device):
+                outputs = compiled(images)
+                loss, parts = loss_fn(outputs, labels, config)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            for name, value in {"loss": loss.detach(), **parts}.items():
+                part_sums[name] = part_sums.get(name, 0) + value.float()
+            if on_step is not None:
+                on_step(epoch, step, float(loss.detach()))
+            if progress and group.is_main and (step % 10 == 0 or step == steps_per_epoch - 1):
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}",
+                                samples_s=f"{(step + 1) * config.batch_size / elapsed:.1f}")
+        bar.close()
+        seconds = time.perf_counter() - started
+        means = {name: float(distributed.mean_over_processes(total / steps_per_epoch, group))
+                 for name, total in part_sums.items() if name != "total"}
+        history.append(dict(epoch=epoch + 1, **means, lr=optimizer.param_groups[0]["lr"],
+                            seconds=seconds, samples_per_s=steps_per_epoch * config.batch_size / seconds))
+        scheduler.step()
+        if progress and group.is_main:
+            entry = history[-1]
+            print(f"epoch {entry['epoch']:>3}/{config.epochs}  loss {entry['loss']:.4f}  "
+                  f"lr {entry['lr']:.1e}  {entry['samples_per_s']:.1f} samples/s")
+        last = epoch + 1 == config.epochs
+        if run_dir is not None and group.is_main and (last or (epoch + 1) % config.checkpoint_every_epochs == 0):
+            save_checkpoint(run_dir / CHECKPOINT_FILE, dict(
+                epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=rng_state(), history=history))
+            _write_history(run_dir, history)
+    if run_dir is not None and group.is_main:
+        save_checkpoint(run_dir / WEIGHTS_FILE, model.state_dict())
+        _write_history(run_dir, history)
+    return history

@@ -1,0 +1,29 @@
+"""Build any model of the course by name: ``build_model("mvgformer" | "voxresnet" | "unet3d", model_config)``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from mvgtutor.config import ModelConfig
+from mvgtutor.errors import ConfigError
+
+MODEL_NAMES = ("mvgformer", "voxresnet", "unet3d")
+
+
+def build_model(name: str, config: ModelConfig) -> nn.Module:
+    """A freshly initialised model. Baselines read ``in_channels``, ``num_classes`` and take their width from
+    ``decoder_channels`` (VoxResNet: stem width; U-Net: widths w, 1.5w, 2w as DeepFinder's 32, 48, 64)."""
+    if name == "mvgformer":
+        from mvgtutor.model.mvgformer import MVGFormer
+
+        return MVGFormer(config)
+    width = config.decoder_channels
+    if name == "voxresnet":
+        from mvgtutor.baselines import VoxResNet
+
+        return VoxResNet(config.in_channels, config.num_classes, width=width)
+    if name == "unet3d":
+        from mvgtutor.baselines import UNet3D
+
+        return UNet3D(config.in_channels, config.num_classes, widths=(width, width * 3 // 2, width * 2))
+    raise ConfigError(f"unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}")

@@ -1,0 +1,165 @@
+"""Training runs on disk, and the run cache that lets later chapters reuse chapter 7's model.
+
+A run folder holds ``run.json`` (model name, the three configs, the dataset fingerprint), ``checkpoint.pt``
+(the latest checkpoint), ``model.pt`` (final weights) and ``history.json`` (per-epoch metrics).
+
+``trained_run(profile, data_dir)`` names the folder ``<runs_root>/<model>-<hash>`` after a hash of everything
+that determines the result (model name, model / train / data configs, dataset fingerprint): asking twice for the
+same thing trains once, and an interrupted training resumes when asked again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mvgtutor.config import DataConfig, ModelConfig, Profile, TrainConfig, get_profile
+from mvgtutor.errors import ConfigError, DataError
+from mvgtutor.paths import atomic_write, runs_root
+from mvgtutor.train.engine import CHECKPOINT_FILE, HISTORY_FILE, WEIGHTS_FILE, train_model
+from mvgtutor.train.models import build_model
+
+RUN_FILE = "run.json"
+MANIFEST_FILE = "dataset.json"  # written last by the simulator: it describes the whole dataset
+
+
+@dataclass
+class Run:
+    """A trained (or training) run: where it lives, what it was trained with, its history and its model."""
+
+    directory: Path
+    model_name: str
+    model_config: ModelConfig
+    train_config: TrainConfig
+    data_config: DataConfig
+    history: list[dict]
+    model: nn.Module  # in eval mode, on the device it was loaded to
+
+    @property
+    def finished(self) -> bool:
+        """True when every epoch of ``train_config`` ran."""
+        return len(self.history) >= self.train_config.epochs
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _config_from_dict(cls, values: dict):
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: _tuples(v) for k, v in values.items() if k in names})
+
+
+def dataset_fingerprint(data_dir: str | os.PathLike) -> str:
+    """A short hash that changes whenever the dataset does: of ``dataset.json`` (the simulator's manifest) when the dataset has one, else
+    of every file's relative path, size and modification time."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"dataset folder {data_dir} does not exist: run `python -m mvgtutor simulate --default` "
+                        f"or pass --data DIR")
+    digest = hashlib.sha256()
+    if (data_dir / MANIFEST_FILE).is_file():
+        digest.update((data_dir / MANIFEST_FILE).read_bytes())
+    else:
+        for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(data_dir)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def run_description(model_name: str, model_config: ModelConfig, train_config: TrainConfig,
+                    data_config: DataConfig, data_dir: str | os.PathLike) -> dict:
+    """What ``run.json`` stores, and what the run's hash is taken of (everything that sets the result)."""
+    return dict(model_name=model_name, model=dataclasses.asdict(model_config),
+                train=dataclasses.asdict(train_config), data=dataclasses.asdict(data_config),
+                data_fingerprint=dataset_fingerprint(data_dir))
+
+
+def run_key(description: dict) -> str:
+    """A 12-hex-digit hash of a ``run_description``."""
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read_description(run_dir: Path) -> dict:
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise DataError(f"{run_dir} is not a training run (no {RUN_FILE}): pass the folder given to "
+                        f"`python -m mvgtutor train --out`")
+    return json.loads(path.read_text())
+
+
+def load_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
+    """The run in ``run_dir`` with its model rebuilt and loaded (final weights, else the latest checkpoint)."""
+    from mvgtutor.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    description = _read_description(run_dir)
+    model_config = _config_from_dict(ModelConfig, description["model"])
+    model = build_model(description["model_name"], model_config)
+    if (run_dir / WEIGHTS_FILE).is_file():
+        model.load_state_dict(load_checkpoint(run_dir / WEIGHTS_FILE))
+    else:
+        model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_FILE)["model"])
+    history = json.loads((run_dir / HISTORY_FILE).read_text()) if (run_dir / HISTORY_FILE).is_file() else []
+    return Run(directory=run_dir, model_name=description["model_name"], model_config=model_config,
+               train_config=_config_from_dict(TrainConfig, description["train"]),
+               data_config=_config_from_dict(DataConfig, description["data"]), history=history,
+               model=model.to(device).eval())
+
+
+def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_name: str,
+              model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig,
+              device: torch.device | str | None = None, progress: bool = True, on_step=None) -> Run:
+    """Train (or resume, or just load) the run in ``run_dir`` on the dataset in ``data_dir``.
+
+    A folder that already holds a run with other settings raises ``ConfigError`` rather than mixing them.
+    """
+    from mvgtutor.data.patches import augment_patches, load_patch_datasets
+    from mvgtutor.train.distributed import current_group
+
+    run_dir = Path(run_dir)
+    description = run_description(model_name, model_config, train_config, data_config, data_dir)
+    if (run_dir / RUN_FILE).is_file():
+        if _read_description(run_dir) != json.loads(json.dumps(description)):
+            raise ConfigError(f"{run_dir} holds a run trained with other settings or data: choose another "
+                              f"--out folder or delete {run_dir}")
+    elif current_group().is_main:
+        with atomic_write(run_dir / RUN_FILE, "w") as handle:
+            json.dump(description, handle, indent=1)
+    done = (run_dir / WEIGHTS_FILE).is_file() and (run_dir / HISTORY_FILE).is_file() and len(
+        json.loads((run_dir / HISTORY_FILE).read_text())) >= train_config.epochs
+    if not done:
+        torch.manual_seed(train_config.seed)
+        model = build_model(model_name, model_config)
+        train_set, _ = load_patch_datasets(data_dir, data_config)
+        augment = augment_patches if train_config.augment else None
+        train_model(model, train_set, train_config, run_dir=run_dir, device=device, augment=augment,
+                    progress=progress, on_step=on_step)
+    return load_run(run_dir, device or "cpu")
+
+
+def trained_run(profile: Profile | None = None, data_dir: str | os.PathLike | None = None, *,
+                model_name: str = "mvgformer", model_config: ModelConfig | None = None,
+                train_config: TrainConfig | None = None, device: torch.device | str | None = None,
+                progress: bool = True) -> Run:
+    """The run cache: the model ``model_name`` trained with the given (default: the profile's) configs on
+    ``data_dir`` (default: the profile's default dataset), from ``runs_root()`` if it was trained before,
+    otherwise trained now (resuming an interrupted attempt)."""
+    profile = profile or get_profile()
+    if data_dir is None:
+        from mvgtutor.data.default import default_dataset
+
+        data_dir = default_dataset(profile)
+    model_config = model_config or profile.model
+    train_config = train_config or profile.train
+    description = run_description(model_name, model_config, train_config, profile.data, data_dir)
+    run_dir = runs_root() / f"{model_name}-{run_key(description)}"
+    return train_run(run_dir, data_dir, model_name=model_name, model_config=model_config,
+                     train_config=train_config, data_config=profile.data, device=device, progress=progress)
