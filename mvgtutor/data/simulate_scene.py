@@ -15,7 +15,7 @@ core sphere). For each class, largest first, the cells where the particle may fi
 shuffled, and visited once each; at a visit the particle gets a random orientation and is pasted only if
 its real support, grown by a one-voxel gap, touches nothing labelled yet (so elongated shapes pack as
 closely as their shapes allow, not as their bounding spheres). Each class's orientations come from a bank of
-up to 96 random ones rendered once per tomogram, so a rejected position costs a lookup, not a rotation. The visits end when the class has its
+up to 64 random ones rendered once per tomogram, so a rejected position costs a lookup, not a rotation. The visits end when the class has its
 count, the cells run out or too many visits failed, so packing never stalls; what was asked and what
 was placed are both recorded.
 """
@@ -36,7 +36,7 @@ from mvgtutor.data.classes import CLASSES, PROTEIN_CLASSES, class_by_name
 from mvgtutor.data.simulate_templates import Template, protein_templates
 from mvgtutor.errors import ConfigError
 
-ORIENTATIONS_PER_CLASS = 96  # random orientations rendered per protein class and tomogram
+ORIENTATIONS_PER_CLASS = 64  # random orientations rendered per protein class and tomogram
 VESICLE_LABEL = class_by_name("vesicle").label
 FIDUCIAL_LABEL = class_by_name("fiducial").label
 

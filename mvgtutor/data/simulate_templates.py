@@ -150,10 +150,11 @@ def _render_domains(domains, scale: float, size: int) -> torch.Tensor:
 
 
 def _crop_to_content(density: torch.Tensor, level: float) -> torch.Tensor:
-    """Crop a centred cube ``(s, s, s)`` symmetrically to the smallest one holding all voxels >= ``level``."""
+    """Crop a centred cube ``(s, s, s)`` to the smallest centred cube that holds the sphere around every
+    voxel >= ``level`` (so the content stays inside the box in any orientation)."""
     size = density.shape[0]
-    idx = torch.nonzero(density >= level)  # (n, 3)
-    half = int((idx - size // 2).abs().max()) + 1 if len(idx) else size // 2
+    idx = torch.nonzero(density >= level).float()  # (n, 3)
+    half = int(math.ceil(float((idx - size // 2).norm(dim=1).max()))) + 1 if len(idx) else size // 2
     lo, hi = max(size // 2 - half, 0), min(size // 2 + half + 1, size)
     return density[lo:hi, lo:hi, lo:hi]
 
