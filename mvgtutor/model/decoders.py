@@ -134,6 +134,11 @@ class MLPDecoder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(config.embed_dim, config.embed_dim), nn.GELU(),
                                  nn.Linear(config.embed_dim, config.num_classes * self.patch**3))
 
+    @property
+    def classifier(self) -> nn.Module:
+        """The last layer, the one that outputs class logits."""
+        return self.mlp[-1]
+
     def forward(self, hidden: list[torch.Tensor]) -> torch.Tensor:
         """``hidden[-1] (N, L, C) -> (N, num_classes, S, S, S)``."""
         voxels = self.mlp(self.norm(hidden[-1]))  # (N, L, num_classes * p^3)
@@ -165,6 +170,11 @@ class MFDecoder(nn.Module):
             for _ in self.layers
         ])
         self.classify = nn.Conv3d(width * len(self.layers), config.num_classes, 1)
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The last layer, the one that outputs class logits."""
+        return self.classify
 
     def forward(self, hidden: list[torch.Tensor]) -> torch.Tensor:
         """``hidden[n] (N, L, C)`` for every layer -> ``(N, num_classes, S, S, S)``."""
@@ -199,6 +209,11 @@ class P3DADecoder(nn.Module):
             bn_relu(nn.Conv3d(width * len(self.branches), width, 1, bias=False), width),
             nn.Conv3d(width, config.num_classes, 1),
         )
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The last layer, the one that outputs class logits."""
+        return self.head[-1]
 
     def to_voxel_grid(self, tokens: torch.Tensor) -> torch.Tensor:
         """"Reshape F_Ln to the original size": ``(N, L, C) -> (N, C', S, S, S)``."""

@@ -76,7 +76,8 @@ class MVGFormer(nn.Module):
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
-        """ViT-style init: truncated-normal linears and position tables, He-normal convs, unit norms."""
+        """ViT-style init: truncated-normal linears and position tables, He-normal convs, unit norms, and a small
+        classifier so that the untrained model predicts nearly uniform class probabilities (loss ~ ln 16)."""
         if isinstance(module, nn.Linear):
             nn.init.trunc_normal_(module.weight, std=0.02)
             if module.bias is not None:
@@ -93,6 +94,9 @@ class MVGFormer(nn.Module):
         elif isinstance(module, ViewMaskedSSL):
             nn.init.trunc_normal_(module.mask_token, std=0.02)
             nn.init.trunc_normal_(module.position, std=0.02)
+        elif hasattr(module, "classifier"):  # a decoder; apply() reaches it after its layers
+            nn.init.trunc_normal_(module.classifier.weight, std=0.02)
+            nn.init.zeros_(module.classifier.bias)
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         """The number of (trainable) parameters."""
