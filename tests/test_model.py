@@ -122,3 +122,15 @@ def test_bad_inputs_and_options_raise_config_errors():
                             ({"views": ("xy", "zz")}, "views"), ({"input_size": 18}, "input_size=18")]:
         with pytest.raises(ConfigError, match=message):
             MVGFormer(dataclasses.replace(SMALL, **option))
+
+
+@pytest.mark.parametrize("decoder", ["p3da", "mf", "mlp"])
+def test_untrained_model_predicts_nearly_uniform_probabilities(decoder):
+    config = dataclasses.replace(SMALL, decoder=decoder, vsl=False)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        outputs = MVGFormer(config).eval()(batch(config))
+    target = torch.randint(16, (2, 16, 16, 16), generator=torch.Generator().manual_seed(0))
+    _, parts = segmentation_loss(outputs, target, PROFILE.train)
+    uniform = torch.log(torch.tensor(16.0))
+    assert all(abs(parts[name] - uniform) < 0.1 for name in ("ce_fused", "ce_xy", "ce_yz", "ce_xz"))
