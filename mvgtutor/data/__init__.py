@@ -1,1 +1,10 @@
 """Data: the simulator, the real file formats, patches and views."""
+
+
+def __getattr__(name: str):
+    """``mvgtutor.data.default_dataset`` without importing the simulator until it is used."""
+    if name == "default_dataset":
+        from mvgtutor.data.default import default_dataset
+
+        return default_dataset
+    raise AttributeError(f"module 'mvgtutor.data' has no attribute {name!r}")
