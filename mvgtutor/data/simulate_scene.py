@@ -264,11 +264,14 @@ def _build_scene(size: int, voxel_size_nm: float, config: SceneConfig, rng: np.r
 
 def _add_vesicles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rng: np.random.Generator,
                   reach: float) -> None:
+    """Place 2-7 vesicles (as many as fit, never overlapping each other); particles may later sit inside
+    them, so only each membrane, grown by the gap, becomes an obstacle."""
     size, voxel = scene.potential.shape[0], scene.voxel_size_nm
     half_membrane = config.membrane_thickness_nm / voxel / 2.0
     slab = scene.slab[1] - scene.slab[0]
     placed: list[tuple[tuple[float, float, float], float]] = []  # (centre, bounding radius)
-    for _ in range(int(rng.integers(config.vesicle_count[0], config.vesicle_count[1] + 1))):
+    asked = int(rng.integers(config.vesicle_count[0], config.vesicle_count[1] + 1))
+    for _ in range(asked):
         deformed = bool(rng.random() < config.deformed_vesicle_fraction)
         axes = tuple(rng.uniform(0.8, 1.2, 3)) if deformed else (1.0, 1.0, 1.0)
         ripples = [(rng.uniform(0.02, 0.06), tuple(rng.normal(0, 2.0, 3)), rng.uniform(0, 2 * math.pi))
@@ -305,10 +308,10 @@ def _add_vesicles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rn
         scene.placements.append(Placement(VESICLE_LABEL, instance, *centre))
         clearance.add_shell(centre, distance, half_membrane + config.gap_voxels, reach=bound + reach)
         placed.append((centre, bound))
-    scene.requested["vesicle"] = len(placed)
+    scene.requested["vesicle"] = asked
 
 
-def _gold_bead(diameter_voxels: float, rng: np.random.Generator) -> Template:
+def _gold_bead(diameter_voxels: float, voxel_size_nm: float, rng: np.random.Generator) -> Template:
     """A gold bead: a slightly irregular ball with a soft edge, as a ``Template`` (support = the ball)."""
     radius = diameter_voxels / 2.0
     size = 2 * math.ceil(radius + 2) + 1
@@ -317,7 +320,7 @@ def _gold_bead(diameter_voxels: float, rng: np.random.Generator) -> Template:
     stretch = torch.tensor(rng.uniform(0.9, 1.1, 3), dtype=torch.float32)
     rho = torch.sqrt((x / stretch[0]) ** 2 + (y / stretch[1]) ** 2 + (z / stretch[2]) ** 2)
     density = 0.5 * (1.0 - torch.tanh((rho - radius) / 0.5))
-    return Template("fiducial", density, 0.5, 1.0)
+    return Template("fiducial", density, 0.5, voxel_size_nm)
 
 
 def _class_counts(scene: Scene, config: SceneConfig, templates: dict[int, Template],
@@ -357,7 +360,7 @@ def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, r
     """
     counts = _class_counts(scene, config, templates, rng)
     gold_diameters = rng.uniform(*config.fiducial_diameter_nm, counts[FIDUCIAL_LABEL]) / scene.voxel_size_nm
-    beads = [_orient(_gold_bead(d, rng), Rotation.identity(), rng) for d in gold_diameters]
+    beads = [_orient(_gold_bead(d, scene.voxel_size_nm, rng), Rotation.identity(), rng) for d in gold_diameters]
     groups = []  # (bounding radius, label, how many, orientations to draw from)
     for label, template in templates.items():
         bank_size = min(2 * counts[label], ORIENTATIONS_PER_CLASS)
