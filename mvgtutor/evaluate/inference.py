@@ -6,9 +6,10 @@ where the model sees the least context) and the weighted sums are divided by the
 follow MONAI's ``sliding_window_inference`` (the last window is moved back to end at the border), and the
 Gaussian is MONAI's (sigma = tile / 8), so both give the same result.
 
-Memory stays bounded for any volume: the tiles are visited slab by slab along z, and only a ``tile``-deep slab of
-probabilities lives on the device; rows that no later window can touch are finished (argmax) and moved to the
-output. For a 512^3 tomogram with 16 classes the buffer is 16 x 32 x 512 x 512 x 4 B = 0.5 GiB.
+Memory stays bounded for any volume: the tiles are visited in z-major order in fixed-size batches, and only the
+rows of probabilities that the current batch writes to live on the device (at most ``tile + stride`` rows while a
+batch holds no more tiles than one z-slab); rows that no later window can touch are finished (argmax) and moved
+to the output. For a 512^3 tomogram with 16 classes the buffer is at most 16 x 48 x 512 x 512 x 4 B = 0.75 GiB.
 """
 
 from __future__ import annotations
@@ -83,47 +84,51 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
     yx_starts = [(y, x) for y in y_starts for x in x_starts]
     weight = smooth_window(tile, window, device)  # (t, t, t)
 
-    result = (torch.empty(shape, dtype=torch.uint8) if output == "labels"
-              else torch.empty((0,), dtype=torch.float32))
-    probs_sum = weight_sum = None  # (C, t, H, W), (t, H, W): the slab being accumulated, from z = slab_start
-    slab_start = z_starts[0]
+    tiles = [(z, y, x) for z in z_starts for y in y_starts for x in x_starts]  # z-major order
+    labels = torch.empty(shape, dtype=torch.uint8) if output == "labels" else None
+    probabilities = None  # (C, D, H, W) on the CPU, for output="probabilities"
+    buffer_start = tiles[0][0]  # the buffer holds rows [buffer_start, buffer_start + buffer depth)
+    probs_sum = weight_sum = None  # (C, depth, H', W') and (depth, H', W') on the device
 
-    def finish(rows: int) -> None:  # move rows [slab_start, slab_start + rows) of the buffer to the result
-        nonlocal result
-        blended = probs_sum[:, :rows] / weight_sum[:rows]  # (C, rows, H, W)
-        z0, z1 = slab_start, min(slab_start + rows, shape[0])
+    def finish(rows: int) -> None:  # blend the buffer's first ``rows`` rows and move them to the result
+        nonlocal probabilities
+        z0, z1 = buffer_start, min(buffer_start + rows, shape[0])
         if z1 <= z0:
             return
-        blended = blended[:, : z1 - z0, : shape[1], : shape[2]]
+        blended = probs_sum[:, : z1 - z0, : shape[1], : shape[2]] / weight_sum[: z1 - z0, : shape[1], : shape[2]]
         if output == "labels":
-            result[z0:z1] = blended.argmax(0).to("cpu", torch.uint8)
+            labels[z0:z1] = blended.argmax(0).to("cpu", torch.uint8)
         else:
-            if result.numel() == 0:
-                result = torch.empty((blended.shape[0], *shape), dtype=torch.float32)
-            result[:, z0:z1] = blended.float().cpu()
+            if probabilities is None:
+                probabilities = torch.empty((blended.shape[0], *shape), dtype=torch.float32)
+            probabilities[:, z0:z1] = blended.float().cpu()
 
-    for z in z_starts:
-        if probs_sum is not None and z > slab_start:  # rows above z are final: emit them, slide the buffer
-            shift = z - slab_start
-            finish(shift)
-            probs_sum = torch.cat([probs_sum[:, shift:], torch.zeros_like(probs_sum[:, :shift])], dim=1)
-            weight_sum = torch.cat([weight_sum[shift:], torch.zeros_like(weight_sum[:shift])], dim=0)
-            slab_start = z
-        slab = padded[z:z + tile].to(device)  # (t, H, W)
-        for first in range(0, len(yx_starts), batch_size):
-            starts = yx_starts[first:first + batch_size]
-            tiles = torch.stack([slab[:, y:y + tile, x:x + tile] for y, x in starts])[:, None]  # (B, 1, t, t, t)
-            with autocast(precision, device):
-                logits = model(tiles)["logits"]  # (B, C, t, t, t)
-            probs = torch.softmax(logits.float(), dim=1) * weight  # (B, C, t, t, t)
-            if probs_sum is None:
-                probs_sum = torch.zeros((probs.shape[1], tile, height, width), device=device)
-                weight_sum = torch.zeros((tile, height, width), device=device)
-            for (y, x), p in zip(starts, probs):
-                probs_sum[:, :, y:y + tile, x:x + tile] += p
-                weight_sum[:, y:y + tile, x:x + tile] += weight
-    finish(depth - slab_start)
-    return result
+    for first in range(0, len(tiles), batch_size):  # fixed-size batches that may span two z-slabs
+        batch = tiles[first:first + batch_size]
+        lowest, highest = batch[0][0], batch[-1][0]
+        if probs_sum is not None and lowest > buffer_start:  # rows above `lowest` are final
+            finish(lowest - buffer_start)
+            probs_sum, weight_sum = probs_sum[:, lowest - buffer_start:], weight_sum[lowest - buffer_start:]
+            buffer_start = lowest
+        rows = padded[lowest:highest + tile].to(device)  # (rows, H', W') the input this batch reads
+        windows = torch.stack([rows[z - lowest:z - lowest + tile, y:y + tile, x:x + tile]
+                               for z, y, x in batch])[:, None]  # (B, 1, t, t, t)
+        with autocast(precision, device):
+            logits = model(windows)["logits"]  # (B, C, t, t, t)
+        probs = torch.softmax(logits.float(), dim=1) * weight  # (B, C, t, t, t)
+        needed = highest + tile - buffer_start  # buffer depth this batch writes to
+        if probs_sum is None:
+            probs_sum = torch.zeros((probs.shape[1], needed, height, width), device=device)
+            weight_sum = torch.zeros((needed, height, width), device=device)
+        elif needed > weight_sum.shape[0]:  # grow the buffer downwards (by at most one stride of rows)
+            extra = needed - weight_sum.shape[0]
+            probs_sum = torch.cat([probs_sum, probs_sum.new_zeros((probs_sum.shape[0], extra, height, width))], 1)
+            weight_sum = torch.cat([weight_sum, weight_sum.new_zeros((extra, height, width))], 0)
+        for (z, y, x), p in zip(batch, probs):
+            probs_sum[:, z - buffer_start:z - buffer_start + tile, y:y + tile, x:x + tile] += p
+            weight_sum[z - buffer_start:z - buffer_start + tile, y:y + tile, x:x + tile] += weight
+    finish(depth - buffer_start)
+    return labels if output == "labels" else probabilities
 
 
 def predict_tomogram(model: nn.Module, reconstruction, **options) -> torch.Tensor:
