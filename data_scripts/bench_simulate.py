@@ -99,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from mvgtutor.data.simulate_imaging import EFFECTS
-
     print(f"# bench_simulate  {time.strftime('%Y-%m-%d %H:%M')}  torch {torch.__version__}  "
           f"{torch.get_num_threads()} threads  {platform.processor() or platform.machine()}")
     print("# all physics on, seed 0; wall-clock and CPU seconds per tomogram, peak resident memory")

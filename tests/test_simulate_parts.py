@@ -11,8 +11,7 @@ import torch
 from mvgtutor.data.classes import PROTEIN_CLASSES, class_by_name
 from mvgtutor.data.formats import write_mrc
 from mvgtutor.data.simulate_imaging import EFFECTS, ImagingConfig, measure_snr
-from mvgtutor.data.simulate_scene import (FIDUCIAL_LABEL, VESICLE_LABEL, SceneConfig, build_scene, dilate,
-                                          rotate_template)
+from mvgtutor.data.simulate_scene import VESICLE_LABEL, SceneConfig, build_scene, dilate, rotate_template
 from mvgtutor.data.simulate_templates import class_template, template_from_atoms, template_from_mrc
 from mvgtutor.data.simulate_tomography import (dose_symmetric_order, missing_wedge_mask, project_tilt_series,
                                                projection_rotation_matrix, tilt_angles,

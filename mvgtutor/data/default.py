@@ -3,12 +3,13 @@
 ``default_dataset()`` returns ``data_root() / "shrec-sim-<profile>"``, a SHREC 2021-layout folder made by
 ``simulate_dataset`` with the active profile's ``DataConfig`` (tomogram size, count, SNR, seed, voxel size).
 
-Safe under concurrency (pytest-xdist runs two workers): a builder holds a lock file beside the target
-(the others wait for it, then find the dataset complete), builds in a private temporary folder beside the
-target and renames it into place in one step, so a reader never sees a half-written dataset; if the target
-appeared meanwhile (no lock on this system), the late copy is thrown away. A folder is *complete* when its ``dataset.json``
-(written last) matches the profile's settings and the simulator's version and every ``model_N`` holds its
-files. A stale or broken folder is never used: it is moved aside and rebuilt (with a warning).
+Safe under concurrency (pytest-xdist runs two workers): a builder holds a lock file beside the target (the
+others wait for it, then find the dataset complete), builds in a private temporary folder beside the target
+and renames it into place in one step, so a reader never sees a half-written dataset; if the target appeared
+meanwhile (no lock on this system), the late copy is thrown away. A folder is *complete* when its
+``dataset.json`` (written last) matches the profile's settings and the simulator's version and every
+``model_N`` holds its files. A stale or broken folder is never used: it is moved aside and rebuilt (with a
+warning).
 """
 
 from __future__ import annotations

@@ -9,15 +9,15 @@ potential), with its labels:
 * ``occupancy_mask (Z, Y, X)`` int32 instance ids (0 = none);
 * ``placements``: class, centre (x, y, z) in voxels and ZXZ Euler angles in degrees.
 
-**Packing without a retry loop.** A coarse grid of cells records each cell's *room* (distance to the slab
-and box faces) and *clearance* (distance to the obstacles placed so far: membranes and each particle's
-core sphere). For each class, largest first, the cells where the particle may fit are listed once,
-shuffled, and visited once each; at a visit the particle gets a random orientation and is pasted only if
-its real support, grown by a one-voxel gap, touches nothing labelled yet (so elongated shapes pack as
-closely as their shapes allow, not as their bounding spheres). Each class's orientations come from a bank of
-up to 64 random ones rendered once per tomogram, so a rejected position costs a lookup, not a rotation. The visits end when the class has its
-count, the cells run out or too many visits failed, so packing never stalls; what was asked and what
-was placed are both recorded.
+**Packing without a retry loop.** A coarse grid of cells records each cell's *room* (distance to the slab and
+box faces) and *clearance* (distance to the obstacles placed so far: membranes and each particle's core
+sphere). For each class, largest first, the cells where the particle may fit are listed once, shuffled, and
+visited once each; at a visit the particle gets a random orientation and is pasted only if its real support,
+grown by a one-voxel gap, touches nothing labelled yet (so elongated shapes pack as closely as their shapes
+allow, not as their bounding spheres). Each class's orientations come from a bank of up to 64 random ones
+rendered once per tomogram, so a rejected position costs a lookup, not a rotation. The visits end when the
+class has its count, the cells run out or too many visits failed, so packing never stalls; what was asked and
+what was placed are both recorded.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from mvgtutor.data.classes import CLASSES, PROTEIN_CLASSES, class_by_name
+from mvgtutor.data.classes import CLASSES, class_by_name
 from mvgtutor.data.simulate_templates import Template, protein_templates
 from mvgtutor.errors import ConfigError
 
