@@ -15,10 +15,10 @@ Volumes are ``(Z, Y, X)`` numpy arrays or torch tensors; particles are ``mvgtuto
 
 from mvgtutor.viz.colors import add_class_legend, label_colormap, label_norm, label_rgba, legend_handles
 from mvgtutor.viz.explorer import slice_explorer
-from mvgtutor.viz.scene3d import Scene, show_scene, snapshot_html, tomogram_scene
+from mvgtutor.viz.scene3d import Scene, offline_widgets, show_scene, snapshot_html, tomogram_scene
 from mvgtutor.viz.slices import orthoslices, projections, view_slices
 
 __all__ = [
     "add_class_legend", "label_colormap", "label_norm", "label_rgba", "legend_handles", "slice_explorer",
-    "Scene", "show_scene", "snapshot_html", "tomogram_scene", "orthoslices", "projections", "view_slices",
+    "Scene", "offline_widgets", "show_scene", "snapshot_html", "tomogram_scene", "orthoslices", "projections", "view_slices",
 ]

@@ -77,7 +77,7 @@ def tomogram_scene(volume=None, labels=None, particles=None, *, max_side: int = 
         raise DataError(f"volumes must be 3D (Z, Y, X), got shape {reference.shape}")
     if volume is not None and labels is not None and volume.shape != labels.shape:
         raise DataError(f"labels of shape {labels.shape} do not match the volume's {volume.shape}")
-    with _offline_widgets():
+    with offline_widgets():
         plot = _build_plot(volume, labels, particles, reference, max_side, classes, invert, volume_opacity,
                            point_size, height, title)
     figure = projections(volume if volume is not None else np.zeros_like(labels, np.float32), labels, particles,
@@ -86,8 +86,10 @@ def tomogram_scene(volume=None, labels=None, particles=None, *, max_side: int = 
 
 
 @contextlib.contextmanager
-def _offline_widgets():
+def offline_widgets():
     """Create widgets without a frontend comm (``comm.DummyComm``) inside this block.
+
+    Use it to add your own k3d objects to a scene: ``with offline_widgets(): scene.plot += k3d.points(...)``.
 
     A notebook stores the state of every widget its kernel ever opened (nbclient keeps even closed ones);
     k3d's would make the built book fetch k3d's JavaScript from a CDN and fail offline. The snapshot already
@@ -226,7 +228,7 @@ def show_scene(scene: Scene, live: bool = False) -> None:
     """Display a ``Scene`` in a notebook: the k3d snapshot (works without a kernel or network) and the
     matplotlib stand-in below it; with ``live=True`` also the live k3d widget (Jupyter / Colab only).
 
-    Only ``live=True`` connects the k3d widgets to the frontend (see ``_offline_widgets``), so a saved
+    Only ``live=True`` connects the k3d widgets to the frontend (see ``offline_widgets``), so a saved
     notebook carries no k3d widget state unless asked to.
     """
     import matplotlib.pyplot as plt
