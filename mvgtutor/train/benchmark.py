@@ -3,7 +3,8 @@
 * training throughput (samples/s) of the real training step (forward, loss of eq. 9, backward, Adam), timed after
   warm-up steps;
 * whole-volume inference throughput (voxels/s) of ``predict_volume`` (32^3 tiles, 50% overlap);
-* peak memory (GPU: ``max_memory_allocated``; CPU: the growth of the process's peak resident set size);
+* peak memory (GPU: ``max_memory_allocated``; CPU: the process's peak resident set size so far, which
+  includes everything measured before in the same process);
 * FLOPs per training sample (forward + backward) counted by ``torch.utils.flop_counter.FlopCounterMode``, and on
   a GPU the model FLOPs utilisation: achieved FLOP/s over the device's dense peak for the precision used.
 """
@@ -76,7 +77,6 @@ def measure_training(model: nn.Module, config: TrainConfig, loss_fn, *, batch_si
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type == "cuda")
     scaler = grad_scaler(precision, device)
     images, labels = synthetic_batch(batch_size, input_size, num_classes, device)
-    rss_before = _peak_rss_bytes()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -96,8 +96,7 @@ def measure_training(model: nn.Module, config: TrainConfig, loss_fn, *, batch_si
         step()
     _synchronize(device)
     seconds = time.perf_counter() - started
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-            else max(0, _peak_rss_bytes() - rss_before))
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _peak_rss_bytes()
     return TrainingSpeed(batch_size, precision, steps * batch_size / seconds, peak)
 
 
