@@ -87,6 +87,12 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def barrier(group: ProcessGroup) -> None:
+    """Wait until every process gets here (a no-op for one process): e.g. until rank 0 has written a file."""
+    if group.distributed:
+        dist.barrier()
+
+
 def mean_over_processes(value: torch.Tensor, group: ProcessGroup) -> torch.Tensor:
     """The average of a tensor over all processes (the tensor itself for one process)."""
     if not group.distributed:

@@ -122,17 +122,19 @@ def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_
     A folder that already holds a run with other settings raises ``ConfigError`` rather than mixing them.
     """
     from mvgtutor.data.patches import augment_patches, load_patch_datasets
-    from mvgtutor.train.distributed import current_group
+    from mvgtutor.train.distributed import barrier, current_group
 
+    group = current_group()
     run_dir = Path(run_dir)
     description = run_description(model_name, model_config, train_config, data_config, data_dir)
     if (run_dir / RUN_FILE).is_file():
         if _read_description(run_dir) != json.loads(json.dumps(description)):
             raise ConfigError(f"{run_dir} holds a run trained with other settings or data: choose another "
                               f"--out folder or delete {run_dir}")
-    elif current_group().is_main:
+    elif group.is_main:
         with atomic_write(run_dir / RUN_FILE, "w") as handle:
             json.dump(description, handle, indent=1)
+    barrier(group)  # under torchrun: every process sees run.json (and the same "done") from here on
     done = (run_dir / WEIGHTS_FILE).is_file() and (run_dir / HISTORY_FILE).is_file() and len(
         json.loads((run_dir / HISTORY_FILE).read_text())) >= train_config.epochs
     if not done:
@@ -142,6 +144,7 @@ def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_
         augment = augment_patches if train_config.augment else None
         train_model(model, train_set, train_config, run_dir=run_dir, device=device, augment=augment,
                     progress=progress, on_step=on_step)
+    barrier(group)  # rank 0 has written model.pt and history.json
     return load_run(run_dir, device or "cpu")
 
 
