@@ -83,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
         mfu_text = f", MFU {mfu:.1%}" if mfu is not None else ""
         print(f"{name:>5}: {args.model} ({parameters / 1e6:.2f} M params, {speed.precision}, batch {batch}): "
               f"train {speed.samples_per_s:,.1f} samples/s, peak memory {result['peak_memory_gib']:.2f} GiB, "
-              f"{flop_text}{mfu_text}; inference {voxels_per_s / 1e6:,.2f} Mvoxel/s on "
+              f"{flop_text}{mfu_text}; inference {voxels_per_s / 1e6:,.3f} Mvoxel/s on "
               f"{args.inference_size}^3")
     return 0
