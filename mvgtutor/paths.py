@@ -78,3 +78,26 @@ def atomic_path(path: str | os.PathLike):
             raise
 
     return _ctx()
+
+
+@contextlib.contextmanager
+def exclusive_lock(target: str | os.PathLike):
+    """Hold an exclusive lock on ``target`` (a lock file beside it) for the block: one process at a time.
+
+    Used where two processes may build the same thing at once (pytest-xdist workers making the default
+    dataset or training the same cached run). POSIX ``flock``; where that is missing, a no-op (the atomic
+    renames alone keep readers safe).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(target.parent / f".{target.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -14,7 +14,6 @@ warning).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from mvgtutor.config import DataConfig, Profile, get_profile
 from mvgtutor.errors import DataError
-from mvgtutor.paths import data_root
+from mvgtutor.paths import data_root, exclusive_lock
 
 SHREC_FILES = ("reconstruction.mrc", "class_mask.mrc", "occupancy_mask.mrc", "grandmodel.mrc",
                "particle_locations.txt")
@@ -46,7 +45,7 @@ def default_dataset(profile: Profile | str | None = None, progress: bool = False
     target = default_dataset_path(profile)
     if target.exists() and dataset_problem(target, profile.data) is None:
         return target  # the common case: no lock needed
-    with _build_lock(target):  # one builder at a time; the others wait, then find it complete
+    with exclusive_lock(target):  # one builder at a time; the others wait, then find it complete
         if target.exists():
             problem = dataset_problem(target, profile.data)
             if problem is None:
@@ -87,24 +86,6 @@ def dataset_problem(folder: Path, data: DataConfig) -> str | None:
         if missing:
             return f"model_{index} lacks {', '.join(missing)}"
     return None
-
-
-@contextlib.contextmanager
-def _build_lock(target: Path):
-    """An exclusive lock file beside ``target`` (POSIX ``flock``; where that is missing the atomic
-    rename alone keeps readers safe)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(target.parent / f".{target.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build(target: Path, profile: Profile, progress: bool) -> None:
