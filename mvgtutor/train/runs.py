@@ -5,7 +5,8 @@ A run folder holds ``run.json`` (model name, the three configs, the dataset fing
 
 ``trained_run(profile, data_dir)`` names the folder ``<runs_root>/<model>-<hash>`` after a hash of everything
 that determines the result (model name, model / train / data configs, dataset fingerprint): asking twice for the
-same thing trains once, and an interrupted training resumes when asked again.
+same thing trains once, and an interrupted training resumes when asked again. A lock file beside the run folder
+makes concurrent requests (two notebooks under pytest-xdist) wait for one training instead of running two.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch import nn
 
 from mvgtutor.config import DataConfig, ModelConfig, Profile, TrainConfig, get_profile
 from mvgtutor.errors import ConfigError, DataError
-from mvgtutor.paths import atomic_write, runs_root
+from mvgtutor.paths import atomic_write, exclusive_lock, runs_root
 from mvgtutor.train.engine import CHECKPOINT_FILE, HISTORY_FILE, WEIGHTS_FILE, train_model
 from mvgtutor.train.models import build_model
 
@@ -164,5 +165,6 @@ def trained_run(profile: Profile | None = None, data_dir: str | os.PathLike | No
     train_config = train_config or profile.train
     description = run_description(model_name, model_config, train_config, profile.data, data_dir)
     run_dir = runs_root() / f"{model_name}-{run_key(description)}"
-    return train_run(run_dir, data_dir, model_name=model_name, model_config=model_config,
-                     train_config=train_config, data_config=profile.data, device=device, progress=progress)
+    with exclusive_lock(run_dir):  # two chapters asking at once (pytest-xdist): one trains, the other waits
+        return train_run(run_dir, data_dir, model_name=model_name, model_config=model_config,
+                         train_config=train_config, data_config=profile.data, device=device, progress=progress)
