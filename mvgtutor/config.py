@@ -120,7 +120,7 @@ _OVERRIDES: dict[str, dict[str, dict]] = {
         # sized by measurement on a 2-core CPU (the full-resolution P3DA decoder dominates the cost)
         model=dict(embed_dim=48, depth=2, num_heads=4, num_clusters=8, kmeans_iters=3, decoder_channels=8,
                    mf_levels=2, vsl_decoder_dim=32),
-        train=dict(epochs=2, batch_size=2, lr_step_epochs=100, checkpoint_every_epochs=1),
+        train=dict(epochs=6, batch_size=2, lr_step_epochs=100, checkpoint_every_epochs=1),
     ),
     "gpu": dict(),
 }
