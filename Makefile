@@ -36,9 +36,11 @@ book-instructor: install data
 	$(PY) -m mvgtutor.book config --solutions show --out _build/configs/instructor.yml
 	$(VENV)/bin/jupyter-book build . --config _build/configs/instructor.yml --path-output _build/instructor
 
+# One thread per pytest-xdist worker: two workers on two cores, each with its own pool of threads, were up
+# to 30x slower (oversubscription).
 test: install
 	MVGTUTOR_PROFILE=test $(PY) -m mvgtutor simulate --default
-	MVGTUTOR_PROFILE=test $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
+	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
 		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(CHAPTERS)
 	$(MAKE) --no-print-directory test-book
 
