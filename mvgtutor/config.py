@@ -89,6 +89,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lambda_views: float = 1.0  # lambda1 in front of the per-view CE terms of eq. 9
     lambda_recon: float = 1.0  # lambda2 in front of the VSL reconstruction term of eq. 9
+    background_weight: float = 1.0  # CE weight of label 0 (the paper: 1, plain CE); < 1 for short runs
     seed: int = 0
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
     compile: bool = False

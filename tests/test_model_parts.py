@@ -178,3 +178,17 @@ def test_segmentation_loss_is_eq_9_and_plain_ce_for_baselines():
         segmentation_loss({"logits": fused}, target[:, :2], train)
     with pytest.raises(DataError, match="integer class labels"):
         segmentation_loss({"logits": fused}, target.float(), train)
+
+
+def test_background_weight_scales_label_zero_only():
+    target = torch.randint(16, (2, 4, 4, 4), generator=torch.Generator().manual_seed(0))
+    target[0] = 0  # plenty of background
+    logits = seeded(2, 16, 4, 4, 4, seed=3)
+    weighted, _ = segmentation_loss({"logits": logits}, target, TrainConfig(background_weight=0.1))
+    weight = torch.ones(16)
+    weight[0] = 0.1
+    assert torch.allclose(weighted, F.cross_entropy(logits, target, weight=weight))
+    foreground_only = target.clone()
+    foreground_only[foreground_only == 0] = 1
+    same, _ = segmentation_loss({"logits": logits}, foreground_only, TrainConfig(background_weight=0.1))
+    assert torch.allclose(same, F.cross_entropy(logits, foreground_only))  # no background: weight irrelevant

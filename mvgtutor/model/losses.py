@@ -22,6 +22,20 @@ def _check_target(logits: torch.Tensor, target: torch.Tensor) -> None:
                         f"or probabilities")
 
 
+def class_weights(num_classes: int, background_weight: float, device) -> torch.Tensor | None:
+    """CE class weights ``(num_classes,)``: ``background_weight`` for label 0, 1 for the others (None if all 1).
+
+    The paper uses plain CE (Table 9). A short training run on a small budget (the cpu profile) spends its
+    first epochs predicting background everywhere (nine voxels in ten are background); weighting the background
+    down makes the particle classes count from the first step.
+    """
+    if background_weight == 1.0:
+        return None
+    weight = torch.ones(num_classes, device=device)
+    weight[0] = background_weight
+    return weight
+
+
 def segmentation_loss(outputs: dict, target: torch.Tensor,
                       train_config: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 9. ``outputs``: the model's dict; ``target (B, D, H, W)`` integer labels -> ``(loss, parts)``.
@@ -32,11 +46,13 @@ def segmentation_loss(outputs: dict, target: torch.Tensor,
     logits = outputs["logits"]  # (B, K, D, H, W)
     _check_target(logits, target)
     target = target.long()
-    parts = {"ce_fused": F.cross_entropy(logits, target)}  # seg(y, y_hat)
+    weight = class_weights(logits.shape[1], train_config.background_weight, logits.device)  # (K,) or None
+    parts = {"ce_fused": F.cross_entropy(logits, target, weight=weight)}  # seg(y, y_hat)
     loss = parts["ce_fused"]
     view_logits = outputs.get("view_logits") or {}
     if view_logits:
-        view_terms = {f"ce_{view}": F.cross_entropy(view_logit, target) for view, view_logit in view_logits.items()}
+        view_terms = {f"ce_{view}": F.cross_entropy(view_logit, target, weight=weight)
+                      for view, view_logit in view_logits.items()}
         parts.update(view_terms)
         loss = loss + train_config.lambda_views * sum(view_terms.values())  # lambda1 * sum_obv seg(y, y_obv)
     if "recon_loss" in outputs:
