@@ -7,7 +7,7 @@ tomograms, 1 nm voxels). Those numbers are the field defaults of the dataclasses
 A *profile* shrinks them to fit a machine:
 
 * ``test``: tiny, for CI on a 2-core CPU (every chapter in seconds; numbers mean nothing).
-* ``cpu``: a laptop CPU; small data and model that still learn something real in minutes.
+* ``cpu``: a laptop CPU; small data and model, about 10 minutes of training per run.
 * ``gpu``: the paper's settings, for a Colab or workstation GPU.
 
 The profile is chosen by the environment variable ``MVGTUTOR_PROFILE``; when it is unset the default is
@@ -128,7 +128,7 @@ _OVERRIDES: dict[str, dict[str, dict]] = {
 
 _DESCRIPTIONS = {
     "test": "tiny: CI on a 2-core CPU, seconds per chapter, numbers are not meaningful",
-    "cpu": "laptop CPU: small data and model that still learn in minutes",
+    "cpu": "laptop CPU: small data and model, about 10 minutes of training per run",
     "gpu": "the paper's settings (C=256, Ln=12, batch 72, 512^3 tomograms) for a GPU",
 }
 
