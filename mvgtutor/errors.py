@@ -15,3 +15,9 @@ class DataError(MvgtutorError, ValueError):
 
 class ConfigError(MvgtutorError, ValueError):
     """An option value that the code does not know (the message lists the ones it does)."""
+
+
+def check_choice(option: str, value, choices) -> None:
+    """Raise ``ConfigError`` ("unknown OPTION VALUE: use one of ...") unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"unknown {option} {value!r}: use one of {', '.join(map(str, choices))}")

@@ -14,6 +14,7 @@ warning).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -113,8 +114,6 @@ def _build(target: Path, profile: Profile, progress: bool) -> None:
 def _move_aside(target: Path) -> None:
     """Rename a stale ``target`` out of the way and delete it (tolerates a concurrent mover)."""
     trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.stale."))
-    try:
+    with contextlib.suppress(FileNotFoundError):  # someone else moved it already
         os.rename(target, trash / "old")
-    except FileNotFoundError:
-        pass  # someone else moved it already
     shutil.rmtree(trash, ignore_errors=True)

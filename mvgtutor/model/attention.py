@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mvgtutor.config import ModelConfig
-from mvgtutor.errors import ConfigError
+from mvgtutor.errors import ConfigError, check_choice
 from mvgtutor.model.embed import apply_rotary
 
 GRAPH_QUERIES: tuple[str, ...] = ("token_cluster", "token_plus_node")
@@ -119,8 +119,7 @@ class GraphGuidedAttention(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.graph_query not in GRAPH_QUERIES:
-            raise ConfigError(f"unknown graph_query {config.graph_query!r}: use one of {', '.join(GRAPH_QUERIES)}")
+        check_choice("graph_query", config.graph_query, GRAPH_QUERIES)
         self.mode = config.graph_query
         self.attn = MultiHeadAttention(config.embed_dim, config.num_heads, config.dropout)
         self.node_proj = nn.Linear(config.embed_dim, config.embed_dim) if self.mode == "token_plus_node" else None

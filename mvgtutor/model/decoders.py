@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mvgtutor.config import ModelConfig
-from mvgtutor.errors import ConfigError
+from mvgtutor.errors import ConfigError, check_choice
 from mvgtutor.model.embed import token_grid, unpatchify
 
 DECODERS: tuple[str, ...] = ("p3da", "mf", "mlp")
@@ -188,10 +188,8 @@ class P3DADecoder(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.p3da_upsample not in P3DA_UPSAMPLES:
-            raise ConfigError(f"unknown p3da_upsample {config.p3da_upsample!r}: use one of {', '.join(P3DA_UPSAMPLES)}")
-        if config.p3da_conv not in P3DA_CONVS:
-            raise ConfigError(f"unknown p3da_conv {config.p3da_conv!r}: use one of {', '.join(P3DA_CONVS)}")
+        check_choice("p3da_upsample", config.p3da_upsample, P3DA_UPSAMPLES)
+        check_choice("p3da_conv", config.p3da_conv, P3DA_CONVS)
         self.patch, self.grid, self.upsample = config.token_patch, token_grid(config), config.p3da_upsample
         dim, width = config.embed_dim, config.decoder_channels
         self.norm = nn.LayerNorm(dim)
@@ -233,6 +231,5 @@ class P3DADecoder(nn.Module):
 def make_decoder(config: ModelConfig) -> nn.Module:
     """The decoder named by ``config.decoder`` (one of ``DECODERS``)."""
     decoders = {"p3da": P3DADecoder, "mf": MFDecoder, "mlp": MLPDecoder}
-    if config.decoder not in decoders:
-        raise ConfigError(f"unknown decoder {config.decoder!r}: use one of {', '.join(DECODERS)}")
+    check_choice("decoder", config.decoder, DECODERS)
     return decoders[config.decoder](config)

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from mvgtutor.config import ModelConfig
-from mvgtutor.errors import ConfigError
+from mvgtutor.errors import ConfigError, check_choice
 from mvgtutor.model.views import to_view
 
 POSITIONS: tuple[str, ...] = ("learned", "shared", "sinusoidal", "rotary")
@@ -107,8 +107,7 @@ class PositionEncoding(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.position not in POSITIONS:
-            raise ConfigError(f"unknown position {config.position!r}: use one of {', '.join(POSITIONS)}")
+        check_choice("position", config.position, POSITIONS)
         self.kind = config.position
         grid, views, dim = token_grid(config), tuple(config.views), config.embed_dim
         length = grid**3

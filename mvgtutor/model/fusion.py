@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mvgtutor.errors import ConfigError
+from mvgtutor.errors import check_choice
 
 FUSIONS: tuple[str, ...] = ("sum", "norm_sum", "learned")
 
@@ -21,8 +21,7 @@ class ViewFusion(nn.Module):
 
     def __init__(self, fusion: str, num_views: int):
         super().__init__()
-        if fusion not in FUSIONS:
-            raise ConfigError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+        check_choice("fusion", fusion, FUSIONS)
         self.fusion = fusion
         self.view_logits_weight = nn.Parameter(torch.zeros(num_views)) if fusion == "learned" else None
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mvgtutor.errors import ConfigError
+from mvgtutor.errors import ConfigError, check_choice
 
 GRAPH_METHODS: tuple[str, ...] = ("kmeans", "spectral", "mincut", "none")
 
@@ -204,8 +204,7 @@ class VisualGraph(nn.Module):
 
     def __init__(self, method: str, channels: int, num_clusters: int, iters: int, grid: int):
         super().__init__()
-        if method not in GRAPH_METHODS:
-            raise ConfigError(f"unknown graph_method {method!r}: use one of {', '.join(GRAPH_METHODS)}")
+        check_choice("graph_method", method, GRAPH_METHODS)
         self.method, self.num_clusters, self.iters = method, num_clusters, iters
         self.mincut = MinCutPool(channels, num_clusters, grid) if method == "mincut" else None
 

@@ -13,7 +13,7 @@ import contextlib
 
 import torch
 
-from mvgtutor.errors import ConfigError
+from mvgtutor.errors import ConfigError, check_choice
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -26,8 +26,7 @@ def native_bf16(device: torch.device) -> bool:
 
 def resolve_precision(setting: str, device: torch.device) -> str:
     """Turn the config's ``precision`` ("auto" | "fp32" | "bf16" | "fp16") into the one used on ``device``."""
-    if setting not in PRECISIONS:
-        raise ConfigError(f"unknown precision {setting!r}: use one of {', '.join(PRECISIONS)}")
+    check_choice("precision", setting, PRECISIONS)
     if setting == "auto":
         if device.type != "cuda":
             return "fp32"
