@@ -93,8 +93,10 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
     compile: bool = False
+    memory_format: str = "auto"  # "auto" (channels-last on CUDA) | "channels_first" | "channels_last"
     checkpoint_every_epochs: int = 10
     augment: bool = True
+    prior_bias: bool = True  # start the classifier's bias at the log class frequencies (mvgtutor.train.prior)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,11 @@ class UNet3D(nn.Module):
         self.head = nn.Conv3d(previous, num_classes, 1)
         self.num_classes = num_classes
 
+    @torch.no_grad()
+    def init_class_prior(self, log_prior: torch.Tensor) -> None:
+        """Start the head's bias at ``log_prior (num_classes,)`` (``mvgtutor.train.prior``)."""
+        self.head.bias.copy_(log_prior)
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, C_in, D, H, W) -> {"logits": (B, num_classes, D, H, W)}."""
         skips = []

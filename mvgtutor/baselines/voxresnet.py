@@ -58,6 +58,13 @@ class VoxResNet(nn.Module):
             self.classifiers.append(nn.ConvTranspose3d(wide, num_classes, factor, stride=factor))
         self.num_classes = num_classes
 
+    @torch.no_grad()
+    def init_class_prior(self, log_prior: torch.Tensor) -> None:
+        """Start the summed votes at ``log_prior (num_classes,)``: each classifier's bias is an equal share of it
+        (``mvgtutor.train.prior``)."""
+        for classifier in self.classifiers:
+            classifier.bias.copy_(log_prior / len(self.classifiers))
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, C_in, D, H, W) -> {"logits": (B, num_classes, D, H, W)}."""
         features = [self.stem(x)]  # (B, width, D, H, W)

@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inference-batch", type=int, default=32, help="tiles per forward pass (default 32)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="number format (default auto: bf16/fp16 on GPUs, fp32 on CPU)")
+    parser.add_argument("--memory-format", choices=("auto", "channels_first", "channels_last"), default="auto",
+                        help="layout of the 3D feature maps (default auto: channels-last on CUDA, see "
+                        "mvgtutor.train.layout)")
+    parser.add_argument("--compile", action="store_true", help="time the training step under torch.compile "
+                        "(its compile time falls in the warm-up step and is not counted)")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count (it runs a CPU pass)")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per profile")
@@ -52,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         profile = make_profile("gpu" if name == "paper" else name)
         model_config = profile.model if args.decoder is None else dataclasses.replace(
             profile.model, decoder=args.decoder)
-        train_config = dataclasses.replace(profile.train, precision=args.precision)
+        train_config = dataclasses.replace(profile.train, precision=args.precision,
+                                           memory_format=args.memory_format, compile=args.compile)
         batch = args.batch_size or profile.train.batch_size
         if device.type == "cpu" and args.batch_size is None:
             batch = min(batch, args.max_cpu_batch)
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         mfu = flops * speed.samples_per_s / peak if (peak and flops) else None
         result = dict(profile=name, model=args.model, decoder=model_config.decoder, parameters=parameters,
                       device=str(device), precision=speed.precision, batch_size=batch,
+                      memory_format=args.memory_format, compile=args.compile,
                       train_samples_per_s=speed.samples_per_s, peak_memory_gib=speed.peak_memory_bytes / 2**30,
                       train_flops_per_sample=flops, mfu=mfu, inference_voxels_per_s=voxels_per_s,
                       inference_volume=args.inference_size)
@@ -81,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         flop_text = f"{flops / 1e9:,.1f} GFLOP/sample" if flops else "FLOPs not counted"
         mfu_text = f", MFU {mfu:.1%}" if mfu is not None else ""
-        print(f"{name:>5}: {args.model} ({parameters / 1e6:.2f} M params, {speed.precision}, batch {batch}): "
+        print(f"{name:>5}: {args.model} ({parameters / 1e6:.2f} M params, {speed.precision}, batch {batch}, "
+              f"{args.memory_format}{', compiled' if args.compile else ''}): "
               f"train {speed.samples_per_s:,.1f} samples/s, peak memory {result['peak_memory_gib']:.2f} GiB, "
               f"{flop_text}{mfu_text}; inference {voxels_per_s / 1e6:,.3f} Mvoxel/s on "
               f"{args.inference_size}^3")

@@ -77,7 +77,8 @@ class MVGFormer(nn.Module):
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
         """ViT-style init: truncated-normal linears and position tables, He-normal convs, unit norms, and a small
-        classifier so that the untrained model predicts nearly uniform class probabilities (loss ~ ln 16)."""
+        classifier so that the untrained model predicts nearly uniform class probabilities (loss ~ ln 16; training
+        then starts the classifier's bias at the class prior, see ``init_class_prior``)."""
         if isinstance(module, nn.Linear):
             nn.init.trunc_normal_(module.weight, std=0.02)
             if module.bias is not None:
@@ -97,6 +98,14 @@ class MVGFormer(nn.Module):
         elif hasattr(module, "classifier"):  # a decoder; apply() reaches it after its layers
             nn.init.trunc_normal_(module.classifier.weight, std=0.02)
             nn.init.zeros_(module.classifier.bias)
+
+    @torch.no_grad()
+    def init_class_prior(self, log_prior: torch.Tensor) -> None:
+        """Start the decoder's classifier bias at ``log_prior (num_classes,)``: every view's untrained logits then
+        predict the class frequencies of the training labels (``mvgtutor.train.prior``). The MLP decoder's bias
+        has one entry per class and voxel of a token, class-major (``unpatchify``'s order)."""
+        bias = self.decoder.classifier.bias  # (K,) or (K * p^3,)
+        bias.copy_(log_prior.to(bias).repeat_interleave(bias.numel() // log_prior.numel()))
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         """The number of (trainable) parameters."""

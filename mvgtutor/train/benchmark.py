@@ -22,10 +22,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mvgtutor.config import TrainConfig
 from mvgtutor.evaluate.inference import predict_volume
+from mvgtutor.train.layout import apply_memory_format, resolve_memory_format
 from mvgtutor.train.precision import autocast, grad_scaler, resolve_precision
 
-# Dense (no sparsity) peak tensor-core FLOP/s for bf16 / fp16 from the vendors' data sheets.
-PEAK_FLOPS = {"H200": 989e12, "H100 SXM": 989e12, "H100 PCIe": 756e12, "H100": 756e12, "A100": 312e12,
+# Dense (no sparsity) peak tensor-core FLOP/s for bf16 / fp16 from the vendors' data sheets. The SXM H100 calls
+# itself "NVIDIA H100 80GB HBM3"; a plain "H100" is taken to be the slower PCIe card.
+PEAK_FLOPS = {"H200": 989e12, "H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 756e12, "A100": 312e12,
               "L40S": 362e12, "L4": 121e12, "A10G": 125e12, "RTX 4090": 165e12, "V100": 125e12, "T4": 65e12}
 
 
@@ -73,7 +75,8 @@ def measure_training(model: nn.Module, config: TrainConfig, loss_fn, *, batch_si
                      num_classes: int, device: torch.device, steps: int = 5, warmup: int = 2) -> TrainingSpeed:
     """Time ``steps`` training steps (after ``warmup``) of ``model`` at ``batch_size``; returns samples/s."""
     precision = resolve_precision(config.precision, device)
-    model.to(device).train()
+    apply_memory_format(model.to(device), resolve_memory_format(config.memory_format, device)).train()
+    trained = torch.compile(model) if config.compile else model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type == "cuda")
     scaler = grad_scaler(precision, device)
     images, labels = synthetic_batch(batch_size, input_size, num_classes, device)
@@ -82,7 +85,7 @@ def measure_training(model: nn.Module, config: TrainConfig, loss_fn, *, batch_si
 
     def step() -> None:
         with autocast(precision, device):
-            loss, _ = loss_fn(model(images), labels, config)
+            loss, _ = loss_fn(trained(images), labels, config)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

@@ -27,7 +27,9 @@ from mvgtutor.errors import ConfigError, DataError
 from mvgtutor.paths import atomic_write
 from mvgtutor.train import distributed
 from mvgtutor.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mvgtutor.train.layout import apply_memory_format, resolve_memory_format
 from mvgtutor.train.precision import autocast, grad_scaler, resolve_precision
+from mvgtutor.train.prior import init_class_prior
 
 CHECKPOINT_FILE = "checkpoint.pt"  # the latest checkpoint of a run folder
 WEIGHTS_FILE = "model.pt"  # the final weights (a plain state dict)
@@ -103,7 +105,8 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
     together with ``model.pt`` and ``history.json``; if ``run_dir`` already holds a checkpoint, training resumes
     from it (a finished run returns at once). Under ``torchrun`` each process trains on its share of every global
     batch of ``config.batch_size`` patches. The last incomplete batch of an epoch is dropped.
-    ``loss_fn(outputs, labels, config)`` returns ``(loss, parts)`` like ``segmentation_loss``.
+    ``loss_fn(outputs, labels, config)`` returns ``(loss, parts)`` like ``segmentation_loss``. A fresh run with
+    ``config.prior_bias`` starts the model's classifier bias at the training labels' class prior.
     History entries: epoch, loss and each part of the loss (means over the epoch), lr, seconds, samples_per_s.
     """
     group = distributed.current_group()
@@ -117,7 +120,7 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
         raise ConfigError(f"batch_size {config.batch_size} is larger than the training set ({len(data)} "
                           f"patches): lower batch_size or use more data")
 
-    model.to(device)
+    apply_memory_format(model.to(device), resolve_memory_format(config.memory_format, device))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                  fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma)
@@ -133,6 +136,8 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         history, start_epoch = list(state["history"]), int(state["epoch"])
+    elif config.prior_bias:
+        init_class_prior(model, data.labels)  # the untrained model predicts the class frequencies
 
     trained = distributed.wrap(model, device, group)
     compiled = torch.compile(trained) if config.compile else trained

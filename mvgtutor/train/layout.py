@@ -1,0 +1,35 @@
+"""Memory layout of the 3D feature maps: channels-first (NCDHW, PyTorch's default) or channels-last (NDHWC).
+
+A convolution reads, for every output voxel, all channels of a small neighbourhood. With the channels of a voxel
+next to each other in memory (channels-last, ``torch.channels_last_3d``), cuDNN and oneDNN run their fastest
+kernels, and on GPUs some bf16 Conv3d paths exist only for that layout (``../shared/notes/performance.md``).
+Converting the model is enough: a convolution whose weight is channels-last returns a channels-last output, and
+BatchNorm and ReLU keep the layout, so the whole convolutional part follows.
+
+``"auto"`` picks channels-last on CUDA. On the CPU it stays channels-first: there, channels-last made the
+convolutions of the cpu profile 2-3x faster but BatchNorm's backward pass slower, for no net gain
+(``data_scripts/bench_model.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mvgtutor.errors import check_choice
+
+MEMORY_FORMATS = ("auto", "channels_first", "channels_last")
+
+
+def resolve_memory_format(setting: str, device: torch.device) -> str:
+    """``"auto" | "channels_first" | "channels_last"`` -> the layout used on ``device`` (auto: last on CUDA)."""
+    check_choice("memory_format", setting, MEMORY_FORMATS)
+    if setting == "auto":
+        return "channels_last" if device.type == "cuda" else "channels_first"
+    return setting
+
+
+def apply_memory_format(model: nn.Module, memory_format: str) -> nn.Module:
+    """Convert ``model``'s 5D parameters (Conv3d weights) to ``memory_format`` in place; returns ``model``."""
+    layout = torch.channels_last_3d if memory_format == "channels_last" else torch.contiguous_format
+    return model.to(memory_format=layout)
