@@ -51,6 +51,20 @@ def test_equals_monai_gaussian_sliding_window():
     assert labels.dtype == torch.uint8 and torch.equal(labels.long(), ours.argmax(0))
 
 
+@pytest.mark.parametrize("batch_size", [1, 7, 40])
+def test_sliding_band_equals_whole_volume_buffer(batch_size):
+    """A buffer too small for the volume makes the band slide down it; the result must not change."""
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    volume = torch.randn(97, 50, 48)
+    whole = predict_volume(model, volume, output="probabilities", batch_size=batch_size)
+    banded = predict_volume(model, volume, output="probabilities", batch_size=batch_size, buffer_bytes=1)
+    assert torch.allclose(whole, banded, atol=1e-6)
+    labels = predict_volume(model, volume, batch_size=batch_size, buffer_bytes=1)
+    assert torch.equal(labels, predict_volume(model, volume, batch_size=batch_size))
+    assert torch.equal(labels.long(), whole.argmax(0))
+
+
 def test_pointwise_model_is_stitched_exactly():
     """A per-voxel model gives the same answer in every tile: blending must return it unchanged."""
     torch.manual_seed(0)

@@ -6,10 +6,13 @@ where the model sees the least context) and the weighted sums are divided by the
 follow MONAI's ``sliding_window_inference`` (the last window is moved back to end at the border), and the
 Gaussian is MONAI's (sigma = tile / 8), so both give the same result.
 
-Memory stays bounded for any volume: the tiles are visited in z-major order in fixed-size batches, and only the
-rows of probabilities that the current batch writes to live on the device (at most ``tile + stride`` rows while a
-batch holds no more tiles than one z-slab); rows that no later window can touch are finished (argmax) and moved
-to the output. For a 512^3 tomogram with 16 classes the buffer is at most 16 x 48 x 512 x 512 x 4 B = 0.75 GiB.
+Memory stays bounded for any volume: the tiles are visited in z-major order in fixed-size batches, and the running
+sums live on the device in a band of rows: the whole volume when it fits in ``buffer_bytes`` (2 GiB by default:
+a 160^3 tomogram, 16 classes, needs 0.26 GiB), else the largest band that fits. When a batch reaches below the
+band, the rows above that batch are final: they are blended, turned into labels and moved to the CPU, and the band
+moves down. A 512^3 tomogram needs 17 x 512 x 512 x 4 B = 17 MiB per row: 2 GiB hold 120 rows, and the band
+moves about every 5 slabs of windows. For labels, the sums need no division: the summed weight is the same for
+every class of a voxel, so the argmax of the sums is the argmax of the blend.
 """
 
 from __future__ import annotations
@@ -57,13 +60,15 @@ def smooth_window(tile: int, kind: str = "gaussian", device: torch.device | str 
 @torch.inference_mode()
 def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float = 0.5, batch_size: int = 32,
                    window: str = "gaussian", device: torch.device | str | None = None, precision: str = "auto",
-                   output: str = "labels") -> torch.Tensor:
+                   output: str = "labels", buffer_bytes: int = 2 * 2**30) -> torch.Tensor:
     """Segment a whole normalised tomogram ``volume`` ``(D, H, W)`` with overlapping ``tile^3`` windows.
 
     ``model`` follows the course's forward contract (``model(x)["logits"]``, ``x`` of shape ``(B, 1, t, t, t)``).
     ``output="labels"`` returns the argmax class per voxel, ``(D, H, W)`` uint8 on the CPU;
     ``output="probabilities"`` returns the blended class probabilities ``(C, D, H, W)`` float32 on the CPU
     (``C`` x the volume's memory: meant for small volumes).
+    The running sums live on ``device``: every row of the volume when they fit in ``buffer_bytes`` (default
+    2 GiB), else a band of rows that slides down the volume (see the module docstring).
     """
     volume = torch.as_tensor(np.asarray(volume) if not isinstance(volume, torch.Tensor) else volume)
     if volume.ndim != 3 or not volume.is_floating_point():
@@ -81,53 +86,60 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
     depth, height, width = padded.shape
     stride = max(1, int(tile * (1 - overlap)))
     z_starts, y_starts, x_starts = (window_starts(s, tile, stride) for s in padded.shape)
-    yx_starts = [(y, x) for y in y_starts for x in x_starts]
     weight = smooth_window(tile, window, device)  # (t, t, t)
 
     tiles = [(z, y, x) for z in z_starts for y in y_starts for x in x_starts]  # z-major order
+    batches = [tiles[first:first + batch_size] for first in range(0, len(tiles), batch_size)]
+    # Rows of the accumulators: all of them when they fit in ``buffer_bytes``, else a sliding band of rows deep
+    # enough for the deepest batch; rows above the current batch are finished and the band moves down.
+    deepest = max(batch[-1][0] - batch[0][0] for batch in batches) + tile
+    band = depth  # set from the number of classes at the first batch
+    probs_sum = weight_sum = None  # (C, band, H', W') weighted probabilities, (band, H', W') summed weights
     labels = torch.empty(shape, dtype=torch.uint8) if output == "labels" else None
     probabilities = None  # (C, D, H, W) on the CPU, for output="probabilities"
-    buffer_start = tiles[0][0]  # the buffer holds rows [buffer_start, buffer_start + buffer depth)
-    probs_sum = weight_sum = None  # (C, depth, H', W') and (depth, H', W') on the device
+    band_start = 0  # the band holds rows [band_start, band_start + band) of the padded volume
 
-    def finish(rows: int) -> None:  # blend the buffer's first ``rows`` rows and move them to the result
+    def finish(rows: int) -> None:  # blend the band's first ``rows`` rows and move them to the result
         nonlocal probabilities
-        z0, z1 = buffer_start, min(buffer_start + rows, shape[0])
+        z0, z1 = band_start, min(band_start + rows, shape[0])
         if z1 <= z0:
             return
-        blended = probs_sum[:, : z1 - z0, : shape[1], : shape[2]] / weight_sum[: z1 - z0, : shape[1], : shape[2]]
-        if output == "labels":
-            labels[z0:z1] = blended.argmax(0).to("cpu", torch.uint8)
+        summed = probs_sum[:, : z1 - z0, : shape[1], : shape[2]]  # (C, rows, H, W)
+        if output == "labels":  # the weight sum is the same for every class: the argmax needs no division
+            labels[z0:z1] = summed.argmax(0).to("cpu", torch.uint8)
         else:
             if probabilities is None:
-                probabilities = torch.empty((blended.shape[0], *shape), dtype=torch.float32)
-            probabilities[:, z0:z1] = blended.float().cpu()
+                probabilities = torch.empty((summed.shape[0], *shape), dtype=torch.float32)
+            probabilities[:, z0:z1] = (summed / weight_sum[: z1 - z0, : shape[1], : shape[2]]).cpu()
 
-    for first in range(0, len(tiles), batch_size):  # fixed-size batches that may span two z-slabs
-        batch = tiles[first:first + batch_size]
+    for batch in batches:  # fixed-size batches that may span two z-slabs
         lowest, highest = batch[0][0], batch[-1][0]
-        if probs_sum is not None and lowest > buffer_start:  # rows above `lowest` are final
-            finish(lowest - buffer_start)
-            probs_sum, weight_sum = probs_sum[:, lowest - buffer_start:], weight_sum[lowest - buffer_start:]
-            buffer_start = lowest
+        if probs_sum is not None and highest + tile > band_start + band:  # move the band down to start at `lowest`
+            finish(lowest - band_start)
+            keep = band_start + band - lowest  # rows still being summed, moved to the top of the band
+            probs_sum[:, :keep] = probs_sum[:, lowest - band_start:].clone()
+            probs_sum[:, keep:] = 0
+            if weight_sum is not None:
+                weight_sum[:keep] = weight_sum[lowest - band_start:].clone()
+                weight_sum[keep:] = 0
+            band_start = lowest
         rows = padded[lowest:highest + tile].to(device)  # (rows, H', W') the input this batch reads
         windows = torch.stack([rows[z - lowest:z - lowest + tile, y:y + tile, x:x + tile]
                                for z, y, x in batch])[:, None]  # (B, 1, t, t, t)
         with autocast(precision, device):
             logits = model(windows)["logits"]  # (B, C, t, t, t)
-        probs = torch.softmax(logits.float(), dim=1) * weight  # (B, C, t, t, t)
-        needed = highest + tile - buffer_start  # buffer depth this batch writes to
+        probs = logits.float().softmax(dim=1).mul_(weight)  # (B, C, t, t, t) weighted class probabilities
         if probs_sum is None:
-            probs_sum = torch.zeros((probs.shape[1], needed, height, width), device=device)
-            weight_sum = torch.zeros((needed, height, width), device=device)
-        elif needed > weight_sum.shape[0]:  # grow the buffer downwards (by at most one stride of rows)
-            extra = needed - weight_sum.shape[0]
-            probs_sum = torch.cat([probs_sum, probs_sum.new_zeros((probs_sum.shape[0], extra, height, width))], 1)
-            weight_sum = torch.cat([weight_sum, weight_sum.new_zeros((extra, height, width))], 0)
+            num_classes = probs.shape[1]
+            band = min(depth, max(deepest, buffer_bytes // ((num_classes + 1) * height * width * 4)))
+            probs_sum = torch.zeros((num_classes, band, height, width), device=device)
+            weight_sum = torch.zeros((band, height, width), device=device) if output == "probabilities" else None
         for (z, y, x), p in zip(batch, probs):
-            probs_sum[:, z - buffer_start:z - buffer_start + tile, y:y + tile, x:x + tile] += p
-            weight_sum[z - buffer_start:z - buffer_start + tile, y:y + tile, x:x + tile] += weight
-    finish(depth - buffer_start)
+            z -= band_start
+            probs_sum[:, z:z + tile, y:y + tile, x:x + tile] += p
+            if weight_sum is not None:
+                weight_sum[z:z + tile, y:y + tile, x:x + tile] += weight
+    finish(depth - band_start)
     return labels if output == "labels" else probabilities
 
 
