@@ -1,8 +1,10 @@
 """Overlap-tile inference: ours (``mvgtutor.evaluate.predict_volume``) against MONAI's gaussian sliding window.
 
 Same model, same volume, same 32^3 tiles at 50% overlap, same Gaussian: prints the largest difference of the
-blended probabilities and the speed ratio, once with the real model and once with a per-voxel 1x1x1 model, whose
-cost is nearly nothing, so that the second ratio compares the two stitching loops alone. Usage::
+blended probabilities and the speed ratio, for the blended probabilities and for the labels (MONAI's blend followed
+by an argmax on the device; ours needs no weight map for labels), once with the real model and once with a
+per-voxel 1x1x1 model, whose cost is nearly nothing, so that the second pair of ratios compares the stitching
+alone. Usage::
 
     python data_scripts/bench_inference.py [--size 96] [--model voxresnet] [--batch 32] [--repeats 2]
 """
@@ -58,27 +60,29 @@ def main() -> None:
     model = build_model(args.model, make_profile(args.profile).model).to(device).eval()
     volume = torch.randn(args.size, args.size, args.size, generator=torch.Generator().manual_seed(0))
 
-    def ours(net):
-        return predict_volume(net, volume, batch_size=args.batch, device=device, precision="fp32",
-                              output="probabilities")
+    def ours(net, output="probabilities"):
+        return predict_volume(net, volume, batch_size=args.batch, device=device, precision="fp32", output=output)
 
-    def monai(net):
+    def monai(net, output="probabilities"):
         with torch.inference_mode():
-            return sliding_window_inference(volume[None, None].to(device), (32, 32, 32), args.batch,
-                                            lambda x: torch.softmax(net(x)["logits"].float(), 1),
-                                            overlap=0.5, mode="gaussian")[0].cpu()
+            blended = sliding_window_inference(volume[None, None].to(device), (32, 32, 32), args.batch,
+                                               lambda x: torch.softmax(net(x)["logits"].float(), 1),
+                                               overlap=0.5, mode="gaussian")[0]
+            return (blended if output == "probabilities" else blended.argmax(0).to(torch.uint8)).cpu()
 
     print(f"device {device}, torch {torch.__version__}, model {args.model} ({args.profile} profile), "
           f"volume {args.size}^3, batch {args.batch}")
     for name, net in ((f"{args.model}", model), ("1x1x1 conv (stitching alone)", PerVoxel().to(device).eval())):
-        ours_s, ours_probs = best_time(lambda: ours(net), args.repeats)
-        monai_s, monai_probs = best_time(lambda: monai(net), args.repeats)
-        difference = float((ours_probs - monai_probs).abs().max())
         print(f"{name}:")
-        print(f"  ours  {ours_s:7.3f} s  ({volume.numel() / ours_s / 1e6:.3f} Mvoxel/s)")
-        print(f"  MONAI {monai_s:7.3f} s  ({volume.numel() / monai_s / 1e6:.3f} Mvoxel/s)")
-        print(f"  max |difference| of probabilities {difference:.2e}; speed ratio ours/MONAI "
-              f"{monai_s / ours_s:.2f}x")
+        for output in ("probabilities", "labels"):  # labels: MONAI's blend, then an argmax on the device
+            ours_s, ours_result = best_time(lambda: ours(net, output), args.repeats)
+            monai_s, monai_result = best_time(lambda: monai(net, output), args.repeats)
+            if output == "probabilities":
+                agreement = f"max |difference| {float((ours_result - monai_result).abs().max()):.2e}"
+            else:  # an untrained model's near-ties can round either way
+                agreement = f"same label on {float((ours_result == monai_result).float().mean()):.4%} of voxels"
+            print(f"  {output:<13} ours {ours_s:7.3f} s ({volume.numel() / ours_s / 1e6:.3f} Mvoxel/s), MONAI "
+                  f"{monai_s:7.3f} s: speed ratio ours/MONAI {monai_s / ours_s:.2f}x; {agreement}")
 
 
 if __name__ == "__main__":

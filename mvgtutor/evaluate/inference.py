@@ -108,9 +108,13 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
         if output == "labels":  # the weight sum is the same for every class: the argmax needs no division
             labels[z0:z1] = summed.argmax(0).to("cpu", torch.uint8)
         else:
-            if probabilities is None:
-                probabilities = torch.empty((summed.shape[0], *shape), dtype=torch.float32)
-            probabilities[:, z0:z1] = (summed / weight_sum[: z1 - z0, : shape[1], : shape[2]]).cpu()
+            blended = summed.div_(weight_sum[: z1 - z0, : shape[1], : shape[2]])  # in place: these rows are done
+            if probabilities is None and (z0, z1) == (0, shape[0]) and blended.device.type == "cpu":
+                probabilities = blended.contiguous()  # the whole volume in one band: return the sums themselves
+            else:
+                if probabilities is None:
+                    probabilities = torch.empty((summed.shape[0], *shape), dtype=torch.float32)
+                probabilities[:, z0:z1].copy_(blended)
 
     for batch in batches:  # fixed-size batches that may span two z-slabs
         lowest, highest = batch[0][0], batch[-1][0]
