@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--max-cpu-batch on a CPU)")
     parser.add_argument("--max-cpu-batch", type=int, default=8, help="cap on the batch size on a CPU so that the "
                         "paper-size model finishes (default 8)")
-    parser.add_argument("--steps", type=int, default=3, help="timed training steps after 1 warm-up (default 3)")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps after the warm-up (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1; more with --compile, "
+                        "which compiles again for each masked view of VSL)")
     parser.add_argument("--inference-size", type=int, default=64, help="side of the random volume for the "
                         "inference timing (default 64; 512 for a SHREC tomogram)")
     parser.add_argument("--inference-batch", type=int, default=32, help="tiles per forward pass (default 32)")
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         speed = benchmark.measure_training(model, train_config, default_loss, batch_size=batch,
                                            input_size=model_config.input_size,
                                            num_classes=model_config.num_classes, device=device, steps=args.steps,
-                                           warmup=1)
+                                           warmup=args.warmup)
         voxels_per_s = benchmark.measure_inference(model, args.inference_size, device=device,
                                                    batch_size=args.inference_batch, precision=args.precision,
                                                    tile=model_config.input_size)
