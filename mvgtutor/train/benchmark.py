@@ -27,8 +27,9 @@ from mvgtutor.train.precision import autocast, grad_scaler, resolve_precision
 
 # Dense (no sparsity) peak tensor-core FLOP/s for bf16 / fp16 from the vendors' data sheets. The SXM H100 calls
 # itself "NVIDIA H100 80GB HBM3"; a plain "H100" is taken to be the slower PCIe card.
-PEAK_FLOPS = {"H200": 989e12, "H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 756e12, "A100": 312e12,
-              "L40S": 362e12, "L4": 121e12, "A10G": 125e12, "RTX 4090": 165e12, "V100": 125e12, "T4": 65e12}
+PEAK_FLOPS = {"H200": 989e12, "H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 NVL": 835e12,
+              "H100 PCIe": 756e12, "H100": 756e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10G": 125e12,
+              "RTX 4090": 165e12, "V100": 125e12, "T4": 65e12}
 
 
 def device_peak_flops(device: torch.device) -> float | None:
