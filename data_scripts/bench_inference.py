@@ -3,8 +3,9 @@
 Same model, same volume, same 32^3 tiles at 50% overlap, same Gaussian: prints the largest difference of the
 blended probabilities and the speed ratio, for the blended probabilities and for the labels (MONAI's blend followed
 by an argmax on the device; ours needs no weight map for labels), once with the real model and once with a
-per-voxel 1x1x1 model, whose cost is nearly nothing, so that the second pair of ratios compares the stitching
-alone. Usage::
+per-voxel 1x1x1 model, whose cost is nearly nothing, so that the second set of ratios compares the stitching
+alone. Ours runs the model channels-last by default (``predict_volume(memory_format=...)``); MONAI gets the model
+as it is (channels-first), and ours is also timed channels-first, the like-for-like comparison. Usage::
 
     python data_scripts/bench_inference.py [--size 96] [--model voxresnet] [--batch 32] [--repeats 2]
 """
@@ -60,8 +61,9 @@ def main() -> None:
     model = build_model(args.model, make_profile(args.profile).model).to(device).eval()
     volume = torch.randn(args.size, args.size, args.size, generator=torch.Generator().manual_seed(0))
 
-    def ours(net, output="probabilities"):
-        return predict_volume(net, volume, batch_size=args.batch, device=device, precision="fp32", output=output)
+    def ours(net, output="probabilities", memory_format="channels_last"):
+        return predict_volume(net, volume, batch_size=args.batch, device=device, precision="fp32", output=output,
+                              memory_format=memory_format)
 
     def monai(net, output="probabilities"):
         with torch.inference_mode():
@@ -75,14 +77,15 @@ def main() -> None:
     for name, net in ((f"{args.model}", model), ("1x1x1 conv (stitching alone)", PerVoxel().to(device).eval())):
         print(f"{name}:")
         for output in ("probabilities", "labels"):  # labels: MONAI's blend, then an argmax on the device
-            ours_s, ours_result = best_time(lambda: ours(net, output), args.repeats)
             monai_s, monai_result = best_time(lambda: monai(net, output), args.repeats)
-            if output == "probabilities":
-                agreement = f"max |difference| {float((ours_result - monai_result).abs().max()):.2e}"
-            else:  # an untrained model's near-ties can round either way
-                agreement = f"same label on {float((ours_result == monai_result).float().mean()):.4%} of voxels"
-            print(f"  {output:<13} ours {ours_s:7.3f} s ({volume.numel() / ours_s / 1e6:.3f} Mvoxel/s), MONAI "
-                  f"{monai_s:7.3f} s: speed ratio ours/MONAI {monai_s / ours_s:.2f}x; {agreement}")
+            for layout in ("channels_last", "channels_first"):  # ours runs channels-last unless told otherwise
+                ours_s, ours_result = best_time(lambda: ours(net, output, layout), args.repeats)
+                if output == "probabilities":
+                    agreement = f"max |difference| {float((ours_result - monai_result).abs().max()):.2e}"
+                else:  # an untrained model's near-ties can round either way
+                    agreement = f"same label on {float((ours_result == monai_result).float().mean()):.4%} of voxels"
+                print(f"  {output:<13} ours ({layout:<14}) {ours_s:7.3f} s, MONAI {monai_s:7.3f} s: "
+                      f"speed ratio ours/MONAI {monai_s / ours_s:.2f}x; {agreement}")
 
 
 if __name__ == "__main__":

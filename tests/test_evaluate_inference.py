@@ -49,6 +49,10 @@ def test_equals_monai_gaussian_sliding_window():
     assert torch.allclose(ours, reference, atol=1e-5)
     labels = predict_volume(model, volume, batch_size=64)
     assert labels.dtype == torch.uint8 and torch.equal(labels.long(), ours.argmax(0))
+    channels_first = predict_volume(model, volume, output="probabilities", batch_size=7,
+                                    memory_format="channels_first")
+    assert torch.allclose(channels_first, ours, atol=1e-5)  # the layout changes the speed, not the result
+    assert model.conv.weight.is_contiguous()  # and the caller's model keeps its own layout
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 40])

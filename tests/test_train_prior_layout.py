@@ -85,3 +85,14 @@ def test_memory_format_choice_and_conversion():
         apply_memory_format(model, "channels_last")
         assert model.context.blocks[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d)
         assert torch.allclose(model(x)["logits"], reference, atol=1e-4)  # the layout never changes the result
+
+
+def test_memory_format_for_gives_the_model_back_unchanged():
+    from mvgtutor.train.layout import memory_format_for
+
+    model = MVGFormer(dataclasses.replace(make_profile("test").model, vsl=False)).eval()
+    conv = model.context.blocks[0][0].weight
+    before = conv.detach().clone()
+    with memory_format_for(model, "channels_last"):
+        assert conv.is_contiguous(memory_format=torch.channels_last_3d)
+    assert conv.is_contiguous() and torch.equal(conv.detach(), before)

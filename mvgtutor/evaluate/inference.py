@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mvgtutor.errors import ConfigError, DataError
+from mvgtutor.errors import ConfigError, DataError, check_choice
+from mvgtutor.train.layout import memory_format_for
 from mvgtutor.train.precision import autocast, resolve_precision
 
 WINDOWS = ("gaussian", "hann", "constant")
@@ -60,7 +61,8 @@ def smooth_window(tile: int, kind: str = "gaussian", device: torch.device | str 
 @torch.inference_mode()
 def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float = 0.5, batch_size: int = 32,
                    window: str = "gaussian", device: torch.device | str | None = None, precision: str = "auto",
-                   output: str = "labels", buffer_bytes: int = 2 * 2**30) -> torch.Tensor:
+                   output: str = "labels", buffer_bytes: int = 2 * 2**30,
+                   memory_format: str = "channels_last") -> torch.Tensor:
     """Segment a whole normalised tomogram ``volume`` ``(D, H, W)`` with overlapping ``tile^3`` windows.
 
     ``model`` follows the course's forward contract (``model(x)["logits"]``, ``x`` of shape ``(B, 1, t, t, t)``).
@@ -68,7 +70,9 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
     ``output="probabilities"`` returns the blended class probabilities ``(C, D, H, W)`` float32 on the CPU
     (``C`` x the volume's memory: meant for small volumes).
     The running sums live on ``device``: every row of the volume when they fit in ``buffer_bytes`` (default
-    2 GiB), else a band of rows that slides down the volume (see the module docstring).
+    2 GiB), else a band of rows that slides down the volume (see the module docstring). The model runs in
+    ``memory_format`` ("channels_last", faster on CPUs and GPUs alike, or "channels_first") and is given back in
+    its own layout (``mvgtutor.train.layout.memory_format_for``).
     """
     volume = torch.as_tensor(np.asarray(volume) if not isinstance(volume, torch.Tensor) else volume)
     if volume.ndim != 3 or not volume.is_floating_point():
@@ -77,6 +81,7 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
         raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
     if output not in ("labels", "probabilities"):
         raise ConfigError(f"unknown output {output!r}: use 'labels' or 'probabilities'")
+    check_choice("memory_format", memory_format, ("channels_first", "channels_last"))
     device = torch.device(device) if device is not None else next(model.parameters()).device
     precision = resolve_precision(precision, device)
     model.eval()
@@ -116,33 +121,35 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
                     probabilities = torch.empty((summed.shape[0], *shape), dtype=torch.float32)
                 probabilities[:, z0:z1].copy_(blended)
 
-    for batch in batches:  # fixed-size batches that may span two z-slabs
-        lowest, highest = batch[0][0], batch[-1][0]
-        if probs_sum is not None and highest + tile > band_start + band:  # move the band down to start at `lowest`
-            finish(lowest - band_start)
-            keep = band_start + band - lowest  # rows still being summed, moved to the top of the band
-            probs_sum[:, :keep] = probs_sum[:, lowest - band_start:].clone()
-            probs_sum[:, keep:] = 0
-            if weight_sum is not None:
-                weight_sum[:keep] = weight_sum[lowest - band_start:].clone()
-                weight_sum[keep:] = 0
-            band_start = lowest
-        rows = padded[lowest:highest + tile].to(device)  # (rows, H', W') the input this batch reads
-        windows = torch.stack([rows[z - lowest:z - lowest + tile, y:y + tile, x:x + tile]
-                               for z, y, x in batch])[:, None]  # (B, 1, t, t, t)
-        with autocast(precision, device):
-            logits = model(windows)["logits"]  # (B, C, t, t, t)
-        probs = logits.float().softmax(dim=1).mul_(weight)  # (B, C, t, t, t) weighted class probabilities
-        if probs_sum is None:
-            num_classes = probs.shape[1]
-            band = min(depth, max(deepest, buffer_bytes // ((num_classes + 1) * height * width * 4)))
-            probs_sum = torch.zeros((num_classes, band, height, width), device=device)
-            weight_sum = torch.zeros((band, height, width), device=device) if output == "probabilities" else None
-        for (z, y, x), p in zip(batch, probs):
-            z -= band_start
-            probs_sum[:, z:z + tile, y:y + tile, x:x + tile] += p
-            if weight_sum is not None:
-                weight_sum[z:z + tile, y:y + tile, x:x + tile] += weight
+    with memory_format_for(model, memory_format):  # the caller's model is given back in its own layout
+        for batch in batches:  # fixed-size batches that may span two z-slabs
+            lowest, highest = batch[0][0], batch[-1][0]
+            if probs_sum is not None and highest + tile > band_start + band:  # move the band down to `lowest`
+                finish(lowest - band_start)
+                keep = band_start + band - lowest  # rows still being summed, moved to the top of the band
+                probs_sum[:, :keep] = probs_sum[:, lowest - band_start:].clone()
+                probs_sum[:, keep:] = 0
+                if weight_sum is not None:
+                    weight_sum[:keep] = weight_sum[lowest - band_start:].clone()
+                    weight_sum[keep:] = 0
+                band_start = lowest
+            rows = padded[lowest:highest + tile].to(device)  # (rows, H', W') the input this batch reads
+            windows = torch.stack([rows[z - lowest:z - lowest + tile, y:y + tile, x:x + tile]
+                                   for z, y, x in batch])[:, None]  # (B, 1, t, t, t)
+            with autocast(precision, device):
+                logits = model(windows)["logits"]  # (B, C, t, t, t)
+            probs = logits.float().softmax(dim=1).mul_(weight)  # (B, C, t, t, t) weighted class probabilities
+            if probs_sum is None:
+                num_classes = probs.shape[1]
+                band = min(depth, max(deepest, buffer_bytes // ((num_classes + 1) * height * width * 4)))
+                probs_sum = torch.zeros((num_classes, band, height, width), device=device)
+                weight_sum = (torch.zeros((band, height, width), device=device) if output == "probabilities"
+                              else None)
+            for (z, y, x), p in zip(batch, probs):
+                z -= band_start
+                probs_sum[:, z:z + tile, y:y + tile, x:x + tile] += p
+                if weight_sum is not None:
+                    weight_sum[z:z + tile, y:y + tile, x:x + tile] += weight
     finish(depth - band_start)
     return labels if output == "labels" else probabilities
 
@@ -150,7 +157,8 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
 def predict_tomogram(model: nn.Module, reconstruction, **options) -> torch.Tensor:
     """Normalise a raw ``(Z, Y, X)`` reconstruction exactly as for training, then ``predict_volume`` it.
 
-    ``options`` are ``predict_volume``'s keywords (tile, overlap, batch_size, window, device, precision, output).
+    ``options`` are ``predict_volume``'s keywords (tile, overlap, batch_size, window, device, precision, output,
+    buffer_bytes, memory_format).
     """
     from mvgtutor.data.patches import normalize_tomogram
 
