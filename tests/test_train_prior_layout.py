@@ -96,3 +96,14 @@ def test_memory_format_for_gives_the_model_back_unchanged():
     with memory_format_for(model, "channels_last"):
         assert conv.is_contiguous(memory_format=torch.channels_last_3d)
     assert conv.is_contiguous() and torch.equal(conv.detach(), before)
+
+
+def test_label_counts_in_chunks_and_bad_labels():
+    from mvgtutor.data.patches import label_counts
+    from mvgtutor.errors import DataError
+
+    labels = torch.randint(0, 16, (3, 8, 8, 8), dtype=torch.uint8)
+    expected = torch.bincount(labels.flatten().long(), minlength=16)
+    assert torch.equal(label_counts(labels, 16, chunk=100), expected)  # chunks of 100 voxels add up exactly
+    with pytest.raises(DataError, match="class 20"):
+        label_counts(torch.tensor([0, 20]), 16)

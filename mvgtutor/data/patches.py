@@ -89,6 +89,23 @@ def assemble_patches(patches: torch.Tensor, grid: Sequence[int]) -> torch.Tensor
     return cubes.reshape(nz * p, ny * p, nx * p)
 
 
+def label_counts(labels: torch.Tensor, num_classes: int = NUM_CLASSES, chunk: int = 2**24) -> torch.Tensor:
+    """Voxels per label of integer ``labels`` (any shape, any device): ``(num_classes,)`` int64 on the CPU.
+
+    Counted ``chunk`` voxels at a time, so that a whole training set of uint8 labels (1.2 G voxels at paper scale)
+    is never copied to int64 at once.
+    """
+    flat = labels.reshape(-1)
+    counts = torch.zeros(num_classes, dtype=torch.int64)
+    for start in range(0, flat.numel(), chunk):
+        part = torch.bincount(flat[start:start + chunk].long(), minlength=num_classes)
+        if part.numel() > num_classes:
+            raise DataError(f"labels hold class {part.numel() - 1}, but there are only {num_classes} classes "
+                            f"(0..{num_classes - 1}): check the class mask")
+        counts += part.cpu()
+    return counts
+
+
 def non_empty(labels: torch.Tensor) -> torch.Tensor:
     """A boolean mask ``(N,)``: which label patches ``(N, p, p, p)`` hold at least one foreground voxel."""
     return labels.flatten(1).amax(dim=1) > 0
@@ -196,7 +213,7 @@ class PatchDataset:
 
     def class_voxel_counts(self, num_classes: int = NUM_CLASSES) -> torch.Tensor:
         """Voxels per label over all patches, ``(num_classes,)`` int64 (for class balance and weights)."""
-        return torch.bincount(self.labels.flatten().long(), minlength=num_classes).cpu()
+        return label_counts(self.labels, num_classes)
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
                 augment: bool = False, rotate: bool = True, drop_last: bool = False,

@@ -13,13 +13,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mvgtutor.data.patches import label_counts
+
 
 def log_class_prior(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Log class frequencies of integer ``labels`` (any shape), centred to mean 0: ``(num_classes,)`` float32.
 
     Classes absent from ``labels`` count as one voxel, so that their log frequency is finite.
     """
-    counts = torch.bincount(labels.flatten().long(), minlength=num_classes)[:num_classes].double()
+    counts = label_counts(labels, num_classes).double()
     log_prior = (counts.clamp_min(1) / counts.sum().clamp_min(1)).log()
     return (log_prior - log_prior.mean()).float().cpu()
 
