@@ -97,6 +97,7 @@ class TrainConfig:
     checkpoint_every_epochs: int = 10
     augment: bool = True
     prior_bias: bool = True  # start the classifier's bias at the log class frequencies (mvgtutor.train.prior)
+    validate: bool = True  # score the held-out patches after every epoch (history "val_dice", chapter 7)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,18 @@ def test_same_seed_same_weights_and_loss_goes_down():
     assert set(history[0]) >= {"loss", "ce_fused", "seconds", "samples_per_s"}
 
 
+def test_held_out_dice_after_every_epoch_leaves_training_unchanged():
+    data, held_out = PatchTensors(*random_patches(12)), PatchTensors(*random_patches(6, seed=1))
+    plain, validated = pointwise(), pointwise()
+    train_model(plain, data, tiny_config(), loss_fn=cross_entropy, progress=False)
+    history = train_model(validated, data, tiny_config(), loss_fn=cross_entropy, progress=False,
+                          validation_set=held_out)
+    assert weights_equal(plain, validated)  # scoring touches no RNG and no weights
+    assert all(len(entry["val_dice"]) == 16 for entry in history)
+    assert all(d is None or 0.0 <= d <= 1.0 for entry in history for d in entry["val_dice"])
+    assert validated.training  # given back in training mode
+
+
 def test_resume_after_interruption_gives_the_same_weights(tmp_path):
     data = PatchTensors(*random_patches(12))
     uninterrupted = pointwise()

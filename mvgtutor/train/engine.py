@@ -30,6 +30,7 @@ from mvgtutor.train.checkpoint import load_checkpoint, rng_state, save_checkpoin
 from mvgtutor.train.layout import apply_memory_format, resolve_memory_format
 from mvgtutor.train.precision import autocast, grad_scaler, resolve_precision
 from mvgtutor.train.prior import init_class_prior
+from mvgtutor.train.validation import held_out_dice
 
 CHECKPOINT_FILE = "checkpoint.pt"  # the latest checkpoint of a run folder
 WEIGHTS_FILE = "model.pt"  # the final weights (a plain state dict)
@@ -97,7 +98,7 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
 def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: str | os.PathLike | None = None,
                 device: torch.device | str | None = None, loss_fn: LossFn = default_loss,
                 augment: Augment | None = None, progress: bool = True,
-                on_step: StepCallback | None = None) -> list[dict]:
+                on_step: StepCallback | None = None, validation_set=None) -> list[dict]:
     """Train ``model`` on ``train_set`` for ``config.epochs`` epochs; returns the per-epoch history.
 
     ``train_set``: anything ``as_patch_tensors`` accepts (images ``(N, 1, D, H, W)``, labels ``(N, D, H, W)``).
@@ -107,13 +108,16 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
     batch of ``config.batch_size`` patches. The last incomplete batch of an epoch is dropped.
     ``loss_fn(outputs, labels, config)`` returns ``(loss, parts)`` like ``segmentation_loss``. A fresh run with
     ``config.prior_bias`` starts the model's classifier bias at the training labels' class prior.
-    History entries: epoch, loss and each part of the loss (means over the epoch), lr, seconds, samples_per_s.
+    History entries: epoch, loss and each part of the loss (means over the epoch), lr, seconds, samples_per_s,
+    and, with a ``validation_set`` (held-out patches, anything ``as_patch_tensors`` accepts), ``val_dice``: the
+    per-class Dice on it after the epoch (``mvgtutor.train.validation``; ``seconds`` excludes it).
     """
     group = distributed.current_group()
     device = torch.device(device) if device is not None else (
         torch.device("cuda", group.local_rank) if torch.cuda.is_available() else torch.device("cpu"))
     precision = resolve_precision(config.precision, device)
     data = as_patch_tensors(train_set).to(device)
+    held_out = as_patch_tensors(validation_set).to(device) if validation_set is not None else None
     local_batch = distributed.local_batch_size(config.batch_size, group)
     steps_per_epoch = len(data) // config.batch_size
     if steps_per_epoch == 0:
@@ -176,11 +180,16 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
                  for name, total in part_sums.items() if name != "total"}
         history.append(dict(epoch=epoch + 1, **means, lr=optimizer.param_groups[0]["lr"],
                             seconds=seconds, samples_per_s=steps_per_epoch * config.batch_size / seconds))
+        if held_out is not None and group.is_main:
+            history[-1]["val_dice"] = held_out_dice(model, held_out.images, held_out.labels.long(),
+                                                    precision=precision)
         scheduler.step()
         if progress and group.is_main:
             entry = history[-1]
+            particles = [d for d in entry.get("val_dice", [None])[1:] if d is not None]
+            held_out_text = f"  held-out mean Dice {sum(particles) / len(particles):.3f}" if particles else ""
             print(f"epoch {entry['epoch']:>3}/{config.epochs}  loss {entry['loss']:.4f}  "
-                  f"lr {entry['lr']:.1e}  {entry['samples_per_s']:.1f} samples/s")
+                  f"lr {entry['lr']:.1e}  {entry['samples_per_s']:.1f} samples/s{held_out_text}")
         last = epoch + 1 == config.epochs
         if run_dir is not None and group.is_main and (last or (epoch + 1) % config.checkpoint_every_epochs == 0):
             save_checkpoint(run_dir / CHECKPOINT_FILE, dict(

@@ -141,10 +141,11 @@ def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_
     if not done:
         torch.manual_seed(train_config.seed)
         model = build_model(model_name, model_config)
-        train_set, _ = load_patch_datasets(data_dir, data_config)
+        train_set, test_set = load_patch_datasets(data_dir, data_config)
         augment = augment_patches if train_config.augment else None
         train_model(model, train_set, train_config, run_dir=run_dir, device=device, augment=augment,
-                    progress=progress, on_step=on_step)
+                    progress=progress, on_step=on_step,
+                    validation_set=test_set if train_config.validate else None)
     barrier(group)  # rank 0 has written model.pt and history.json
     return load_run(run_dir, device or "cpu")
 
