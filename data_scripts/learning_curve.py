@@ -20,12 +20,14 @@ import torch
 from mvgtutor.config import make_profile
 from mvgtutor.data.classes import largest_proteins
 from mvgtutor.data.patches import augment_patches, load_patch_datasets
-from mvgtutor.evaluate.metrics import confusion_matrix, scores_from_matrix
-from mvgtutor.model.losses import segmentation_loss
-from mvgtutor.train.layout import apply_memory_format, resolve_memory_format
+from mvgtutor.train.engine import train_model
 from mvgtutor.train.models import build_model
-from mvgtutor.train.precision import autocast, resolve_precision
-from mvgtutor.train.prior import init_class_prior
+from mvgtutor.train.precision import resolve_precision
+from mvgtutor.train.validation import held_out_dice
+
+
+class BudgetSpent(Exception):
+    """Raised from the step callback when the wall-clock budget is over."""
 
 
 def main() -> None:
@@ -48,56 +50,39 @@ def main() -> None:
         name, value = item.split("=", 1)
         changes["model" if name in model_fields else "train"][name] = eval(value)  # noqa: S307 (a dev script)
     model_config = dataclasses.replace(profile.model, **changes["model"])
-    train_config = dataclasses.replace(profile.train, **changes["train"],
+    train_config = dataclasses.replace(profile.train, **changes["train"], epochs=10**6, validate=False,
                                        **({"batch_size": args.batch} if args.batch else {}))
     data_config = dataclasses.replace(profile.data, n_test=1)
     precision = resolve_precision(train_config.precision, device)
 
     torch.manual_seed(train_config.seed)
     train, test = load_patch_datasets(args.data, data_config, device=device)
-    model = build_model("mvgformer", model_config).to(device)
-    if train_config.prior_bias:
-        init_class_prior(model, train.labels)
-    apply_memory_format(model, resolve_memory_format(train_config.memory_format, device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, fused=device.type == "cuda")
-    generator = torch.Generator().manual_seed(train_config.seed)
+    model = build_model("mvgformer", model_config)
     big_five = [c.label for c in largest_proteins(5)]
-
-    def held_out_dice():
-        model.eval()
-        matrix = torch.zeros(16, 16, dtype=torch.long)
-        with torch.no_grad(), autocast(precision, device):
-            for start in range(0, len(test), 32):
-                images, labels = test[start:start + 32]
-                matrix += confusion_matrix(model(images)["logits"].argmax(1).cpu(), labels.cpu())
-        model.train()
-        return scores_from_matrix(matrix).dice
-
     batch = train_config.batch_size
     print(f"{args.label}{args.profile} model ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters), "
           f"batch {batch}, lr {train_config.lr}, {precision} on {device}; {len(train)} training and {len(test)} "
           f"held-out patches; changes {changes}", flush=True)
-    started, step, finished = time.perf_counter(), 0, False
-    while not finished:
-        order = torch.randperm(len(train), generator=generator)
-        for first in range(0, len(train) - batch + 1, batch):
-            index = order[first:first + batch].to(device)
-            images, labels = augment_patches(train.images[index], train.labels[index].long(), generator)
-            with autocast(precision, device):
-                loss, _ = segmentation_loss(model(images), labels, train_config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            finished = time.perf_counter() - started > args.seconds
-            if step % args.every == 0 or finished:
-                dice = held_out_dice()
-                print(f"{args.label}step {step:>6} ({step * batch:>7} samples, {time.perf_counter() - started:6.0f} s) "
-                      f"loss {float(loss.detach()):.3f}  Dice: vesicle {dice[14]:.2f} fiducial {dice[15]:.2f} "
-                      f"big-five mean {np.nanmean(dice[big_five]):.2f} | classes 1-13: "
-                      + " ".join(f"{d:.2f}" for d in dice[1:14]), flush=True)
-            if finished:
-                break
+    started, steps = time.perf_counter(), 0
+
+    def score_and_stop(epoch: int, step: int, loss: float) -> None:  # train_model's per-step callback
+        nonlocal steps
+        steps += 1
+        finished = time.perf_counter() - started > args.seconds
+        if steps % args.every == 0 or finished:
+            dice = np.array(held_out_dice(model, test.images, test.labels.long(), precision=precision), dtype=float)
+            print(f"{args.label}step {steps:>6} ({steps * batch:>7} samples, {time.perf_counter() - started:6.0f} s) "
+                  f"loss {loss:.3f}  Dice: vesicle {dice[14]:.2f} fiducial {dice[15]:.2f} "
+                  f"big-five mean {np.nanmean(dice[big_five]):.2f} | classes 1-13: "
+                  + " ".join(f"{d:.2f}" for d in dice[1:14]), flush=True)
+        if finished:
+            raise BudgetSpent
+
+    try:  # the course's own loop: prior bias, layout, precision, augmentation as in every run
+        train_model(model, train, train_config, device=device, augment=augment_patches, progress=False,
+                    on_step=score_and_stop)
+    except BudgetSpent:
+        pass
 
 
 if __name__ == "__main__":

@@ -64,6 +64,19 @@ def test_held_out_dice_after_every_epoch_leaves_training_unchanged():
     assert validated.training  # given back in training mode
 
 
+def test_patch_scores_equal_scoring_the_predictions_at_once():
+    from mvgtutor.evaluate import segmentation_scores
+    from mvgtutor.train.validation import patch_scores
+
+    images, labels = random_patches(7)
+    model = pointwise().eval()
+    with torch.no_grad():
+        predictions = model(images)["logits"].argmax(1)
+    expected = segmentation_scores(predictions, labels)
+    scores = patch_scores(model, images, labels, batch_size=3)  # three batches, the last one short
+    assert (scores.matrix == expected.matrix).all()
+
+
 def test_resume_after_interruption_gives_the_same_weights(tmp_path):
     data = PatchTensors(*random_patches(12))
     uninterrupted = pointwise()

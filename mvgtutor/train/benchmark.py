@@ -23,7 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from mvgtutor.config import TrainConfig
 from mvgtutor.evaluate.inference import predict_volume
 from mvgtutor.train.layout import apply_memory_format, resolve_memory_format
-from mvgtutor.train.precision import autocast, grad_scaler, resolve_precision
+from mvgtutor.train.engine import make_optimizer, training_step
+from mvgtutor.train.precision import grad_scaler, resolve_precision
 
 # Dense (no sparsity) peak tensor-core FLOP/s for bf16 / fp16 from the vendors' data sheets. The SXM H100 calls
 # itself "NVIDIA H100 80GB HBM3"; a plain "H100" is taken to be the slower PCIe card.
@@ -78,19 +79,14 @@ def measure_training(model: nn.Module, config: TrainConfig, loss_fn, *, batch_si
     precision = resolve_precision(config.precision, device)
     apply_memory_format(model.to(device), resolve_memory_format(config.memory_format, device)).train()
     trained = torch.compile(model) if config.compile else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type == "cuda")
+    optimizer = make_optimizer(model, config, device)
     scaler = grad_scaler(precision, device)
     images, labels = synthetic_batch(batch_size, input_size, num_classes, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
     def step() -> None:
-        with autocast(precision, device):
-            loss, _ = loss_fn(trained(images), labels, config)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        training_step(trained, optimizer, scaler, images, labels, config, precision, device, loss_fn)
 
     for _ in range(warmup):
         step()

@@ -90,6 +90,26 @@ def default_loss(outputs: dict, target: torch.Tensor, config: TrainConfig
     return segmentation_loss(outputs, target, config)
 
 
+def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """The paper's Adam (``config.lr``, ``config.weight_decay``), the fused kernel on CUDA."""
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                            fused=device.type == "cuda")
+
+
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                  images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, precision: str,
+                  device: torch.device, loss_fn: LossFn = default_loss) -> tuple[torch.Tensor, dict]:
+    """One step: forward under ``autocast`` on ``images (B, 1, D, H, W)``, loss against ``labels (B, D, H, W)``,
+    backward through the (fp16-only) gradient scaler, optimizer step. Returns ``(loss, parts)`` of ``loss_fn``."""
+    with autocast(precision, device):
+        loss, parts = loss_fn(model(images), labels, config)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, parts
+
+
 def _write_history(run_dir: Path, history: list[dict]) -> None:
     with atomic_write(run_dir / HISTORY_FILE, "w") as handle:
         json.dump(history, handle, indent=1)
@@ -125,8 +145,7 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
                           f"patches): lower batch_size or use more data")
 
     apply_memory_format(model.to(device), resolve_memory_format(config.memory_format, device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                 fused=device.type == "cuda")
+    optimizer = make_optimizer(model, config, device)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma)
     scaler = grad_scaler(precision, device)
     history: list[dict] = []
@@ -159,13 +178,8 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
             images, labels = data.images[local], data.labels[local].long()  # (b, 1, D, H, W), (b, D, H, W)
             if augment is not None:
                 images, labels = augment(images, labels, generator)
-            with autocast(precision, device):
-                outputs = compiled(images)
-                loss, parts = loss_fn(outputs, labels, config)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            loss, parts = training_step(compiled, optimizer, scaler, images, labels, config, precision, device,
+                                        loss_fn)
             for name, value in {"loss": loss.detach(), **parts}.items():
                 part_sums[name] = part_sums.get(name, 0) + value.float()
             if on_step is not None:
