@@ -21,7 +21,7 @@ import time
 _CHILD = r"""
 import dataclasses, json, resource, sys, time
 import torch
-from mvgtutor.data.simulate import SimulationConfig, simulate_tomogram
+from mvgtutor.simulate import SimulationConfig, simulate_tomogram
 size, off, oversample = int(sys.argv[1]), [e for e in sys.argv[2].split(",") if e], int(sys.argv[3])
 config = SimulationConfig().without(*off)
 config = dataclasses.replace(config, imaging=dataclasses.replace(config.imaging, oversample=oversample))
@@ -36,8 +36,8 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_gb": peak_gb, "s
 _EFFECTS = r"""
 import json, sys, time
 import numpy as np
-from mvgtutor.data.simulate import image_scene, make_scene
-from mvgtutor.data.simulate_imaging import EFFECTS, ImagingConfig
+from mvgtutor.simulate import image_scene, make_scene
+from mvgtutor.simulate.imaging import EFFECTS, ImagingConfig
 size = int(sys.argv[1])
 scene = make_scene(size, np.random.default_rng(0))
 results = {}
@@ -55,7 +55,7 @@ print(json.dumps(results))
 _TEAMTOMO = r"""
 import json, resource, sys, time
 import torch, torch_fourier_slice
-from mvgtutor.data.simulate_tomography import (project_tilt_series, projection_rotation_matrix, tilt_angles,
+from mvgtutor.simulate.tomography import (project_tilt_series, projection_rotation_matrix, tilt_angles,
                                                weighted_back_projection)
 size, which = int(sys.argv[1]), sys.argv[2]
 volume = torch.randn(size, size, size, generator=torch.Generator().manual_seed(0))

@@ -6,7 +6,7 @@ Writes ``<ID>.cif`` (the model) and ``<ID>.mrc`` (the template map at the voxel 
 ``templates.json``) for each class, and prints each template's equivalent-sphere diameter beside the SHREC
 table's. Use them with::
 
-    from mvgtutor.data.simulate_templates import template_from_mrc
+    from mvgtutor.simulate.templates import template_from_mrc
     templates = {label: template_from_mrc(f"data/templates/{name}.mrc", 1.0, threshold=...)}
     simulate_tomogram(..., templates=templates)
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from mvgtutor.data.classes import PROTEIN_CLASSES
     from mvgtutor.data.formats import write_mrc
-    from mvgtutor.data.simulate_templates import template_from_atoms
+    from mvgtutor.simulate.templates import template_from_atoms
     from mvgtutor.paths import atomic_write, data_root
 
     out = args.out or data_root() / "templates"

@@ -13,10 +13,10 @@ import torch
 from mvgtutor.cli import main
 from mvgtutor.config import make_profile
 from mvgtutor.data.formats import read_shrec_tomogram
-from mvgtutor.data.simulate import (MANIFEST, SimulationConfig, image_scene, make_scene, simulate_dataset,
+from mvgtutor.simulate import (MANIFEST, SimulationConfig, image_scene, make_scene, simulate_dataset,
                                    simulate_tomogram)
-from mvgtutor.data.simulate_imaging import ImagingConfig
-from mvgtutor.data.simulate_tomography import missing_wedge_mask
+from mvgtutor.simulate.imaging import ImagingConfig
+from mvgtutor.simulate.tomography import missing_wedge_mask
 from mvgtutor.errors import ConfigError
 
 SIZE = 48

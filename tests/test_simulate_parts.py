@@ -10,10 +10,10 @@ import torch
 
 from mvgtutor.data.classes import PROTEIN_CLASSES, class_by_name
 from mvgtutor.data.formats import write_mrc
-from mvgtutor.data.simulate_imaging import EFFECTS, ImagingConfig, measure_snr
-from mvgtutor.data.simulate_scene import VESICLE_LABEL, SceneConfig, build_scene, dilate, rotate_template
-from mvgtutor.data.simulate_templates import class_template, template_from_atoms, template_from_mrc
-from mvgtutor.data.simulate_tomography import (dose_symmetric_order, missing_wedge_mask, project_tilt_series,
+from mvgtutor.simulate.imaging import EFFECTS, ImagingConfig, measure_snr
+from mvgtutor.simulate.scene import VESICLE_LABEL, SceneConfig, build_scene, dilate, rotate_template
+from mvgtutor.simulate.templates import class_template, template_from_atoms, template_from_mrc
+from mvgtutor.simulate.tomography import (dose_symmetric_order, missing_wedge_mask, project_tilt_series,
                                                projection_rotation_matrix, tilt_angles,
                                                weighted_back_projection)
 from mvgtutor.errors import ConfigError, DataError

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mvgtutor.data.simulate_imaging import EFFECTS
+from mvgtutor.simulate.imaging import EFFECTS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise ConfigError("give --out DIR (where to write the dataset) or --default (the profile's dataset)")
-    from mvgtutor.data.simulate import MANIFEST, SimulationConfig, simulate_dataset
+    from mvgtutor.simulate import MANIFEST, SimulationConfig, simulate_dataset
 
     config = SimulationConfig().without(*args.disable)
     config = dataclasses.replace(config, imaging=dataclasses.replace(config.imaging, oversample=args.oversample))

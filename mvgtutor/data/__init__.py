@@ -1,4 +1,4 @@
-"""Data: the simulator, the real file formats, patches and views."""
+"""Data: the class table, the real file formats, patches and views (the simulator is `mvgtutor.simulate`)."""
 
 
 def __getattr__(name: str):

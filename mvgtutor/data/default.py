@@ -62,7 +62,7 @@ def default_dataset(profile: Profile | str | None = None, progress: bool = False
 
 def expected_manifest(data: DataConfig) -> dict:
     """The manifest fields a default dataset made from ``data`` must carry."""
-    from mvgtutor.data.simulate import SIMULATOR_VERSION
+    from mvgtutor.simulate import SIMULATOR_VERSION
 
     return {"simulator_version": SIMULATOR_VERSION, "n_tomograms": data.n_tomograms,
             "size": data.tomogram_size, "seed": data.seed, "snr": data.snr, "voxel_size_nm": data.voxel_size_nm}
@@ -70,7 +70,7 @@ def expected_manifest(data: DataConfig) -> dict:
 
 def dataset_problem(folder: Path, data: DataConfig) -> str | None:
     """Why ``folder`` is not a complete default dataset for ``data`` (None when it is)."""
-    from mvgtutor.data.simulate import MANIFEST
+    from mvgtutor.simulate import MANIFEST
 
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
@@ -91,7 +91,7 @@ def dataset_problem(folder: Path, data: DataConfig) -> str | None:
 
 def _build(target: Path, profile: Profile, progress: bool) -> None:
     """Simulate into a temporary folder beside ``target`` and rename it into place (atomic)."""
-    from mvgtutor.data.simulate import simulate_dataset
+    from mvgtutor.simulate import simulate_dataset
 
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building."))

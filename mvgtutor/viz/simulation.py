@@ -20,7 +20,7 @@ from mvgtutor.viz.slices import as_array, draw_slice
 def template_gallery(templates: Mapping[int, object], size: float = 1.6) -> Figure:
     """One panel per template: the projection of its density along z, titled with class and diameter.
 
-    ``templates`` maps labels to ``simulate_templates.Template`` objects.
+    ``templates`` maps labels to ``simulate.templates.Template`` objects.
     """
     count = len(templates)
     columns = min(count, 7)

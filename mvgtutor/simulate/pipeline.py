@@ -3,16 +3,15 @@
 ``simulate_tomogram`` runs the whole chain once (``make_scene`` for step 1, ``image_scene`` for 2-4, so a
 chapter can image one scene several ways):
 
-1. pack a **scene** (``simulate_scene``): proteins from their templates (``simulate_templates``), vesicles,
+1. pack a **scene** (``scene``): proteins from their templates (``templates``), vesicles,
    gold fiducials, in an ice slab; its potential is the *grand model*, its labels the class and
    occupancy masks;
-2. add the amorphous **ice** texture and **project** it at every tilt (``simulate_tomography``);
-3. **image** each projection through the microscope (``simulate_imaging``: damage, CTF, inelastic loss,
+2. add the amorphous **ice** texture and **project** it at every tilt (``tomography``);
+3. **image** each projection through the microscope (``imaging``: damage, CTF, inelastic loss,
    detector, shot noise);
 4. **reconstruct** by weighted back-projection at the *nominal* angles (the stage's errors stay in).
 
-``simulate_dataset`` writes ``n`` such tomograms in the SHREC 2021 layout (``model_0`` ...) plus a
-``dataset.json`` manifest (settings, per-tomogram dose and measured SNR), written last.
+``simulate.dataset.simulate_dataset`` writes ``n`` such tomograms in the SHREC 2021 layout.
 
 Axes: volumes ``(Z, Y, X)``; a particle listed at ``X Y Z`` sits at ``class_mask[Z, Y, X]``.
 """
@@ -21,25 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from mvgtutor.data.simulate_imaging import Acquisition, ImagingConfig, TiltSeries, form_images, ice_texture
-from mvgtutor.data.simulate_imaging import sample_acquisition
-from mvgtutor.data.simulate_scene import Scene, SceneConfig, build_scene, single_thread
-from mvgtutor.data.simulate_templates import Template
-from mvgtutor.data.simulate_tomography import project_tilt_series, weighted_back_projection
 from mvgtutor.errors import ConfigError
-from mvgtutor.paths import atomic_write
+from mvgtutor.simulate.imaging import Acquisition, ImagingConfig, TiltSeries, form_images, ice_texture
+from mvgtutor.simulate.imaging import sample_acquisition
+from mvgtutor.simulate.scene import Scene, SceneConfig, build_scene, single_thread
+from mvgtutor.simulate.templates import Template
+from mvgtutor.simulate.tomography import project_tilt_series, weighted_back_projection
 
 SIMULATOR_VERSION = 3  # bump when the output of a given seed changes (default datasets are rebuilt)
-MANIFEST = "dataset.json"
 SINGLE_THREAD_MAX_SIZE = 192  # volumes up to this side are imaged on one thread (see image_scene)
 
 
@@ -51,7 +45,7 @@ class SimulationConfig:
     imaging: ImagingConfig = field(default_factory=ImagingConfig)
 
     def without(self, *effects: str) -> "SimulationConfig":
-        """A copy with the named physical effects switched off (see ``simulate_imaging.EFFECTS``)."""
+        """A copy with the named physical effects switched off (see ``imaging.EFFECTS``)."""
         return dataclasses.replace(self, imaging=self.imaging.without(*effects))
 
 
@@ -209,45 +203,3 @@ def _count(particles) -> dict[str, int]:
     for particle in particles:
         counts[particle.class_name] = counts.get(particle.class_name, 0) + 1
     return counts
-
-
-def tomogram_seed(seed: int, index: int) -> int:
-    """The seed of tomogram ``index`` of a dataset made with ``seed`` (independent streams)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] % (2 ** 62))
-
-
-def simulate_dataset(out: str | os.PathLike, n_tomograms: int, size: int, seed: int = 0,
-                     snr: float | None = None, voxel_size_nm: float = 1.0, config: SimulationConfig | None = None,
-                     progress: bool = True, extra_manifest: dict | None = None) -> Path:
-    """Write ``n_tomograms`` tomograms (``model_0`` ...) in the SHREC 2021 layout under ``out``.
-
-    ``dataset.json`` (settings, simulator version, each tomogram's metadata) is written last, atomically:
-    a folder without it is incomplete. Returns ``out``. A tqdm bar shows progress when ``progress``.
-    """
-    from tqdm.auto import tqdm
-
-    from mvgtutor.data.formats import write_shrec_tomogram
-
-    if n_tomograms < 1:
-        raise ConfigError(f"n_tomograms={n_tomograms}: ask for at least one tomogram")
-    config = config or SimulationConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for index in tqdm(range(n_tomograms), desc=f"simulating {size}^3 tomograms", unit="tomogram",
-                      disable=not progress):
-        tomogram = simulate_tomogram(size=size, seed=tomogram_seed(seed, index), snr=snr,
-                                     voxel_size_nm=voxel_size_nm, config=config)
-        write_shrec_tomogram(out / f"model_{index}", reconstruction=tomogram.reconstruction,
-                             class_mask=tomogram.class_mask, occupancy_mask=tomogram.occupancy_mask,
-                             grandmodel=tomogram.grandmodel, particles=tomogram.particles,
-                             voxel_size_nm=voxel_size_nm)
-        records.append({"name": f"model_{index}", **tomogram.metadata})
-    manifest = {
-        "simulator_version": SIMULATOR_VERSION, "n_tomograms": n_tomograms, "size": size, "seed": seed,
-        "snr": snr, "voxel_size_nm": voxel_size_nm, "config": dataclasses.asdict(config),
-        **(extra_manifest or {}), "tomograms": records,
-    }
-    with atomic_write(out / MANIFEST, "w") as handle:
-        json.dump(manifest, handle, indent=1, default=str)
-    return out

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
 from mvgtutor.data.classes import CLASSES, class_by_name
-from mvgtutor.data.simulate_templates import Template, protein_templates
+from mvgtutor.simulate.templates import Template, protein_templates
 from mvgtutor.errors import ConfigError
 
 ORIENTATIONS_PER_CLASS = 64  # random orientations rendered per protein class and tomogram

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch_ctf
 
-from mvgtutor.data.simulate_tomography import dose_symmetric_order, tilt_angles
+from mvgtutor.simulate.tomography import dose_symmetric_order, tilt_angles
 from mvgtutor.errors import ConfigError
 
 EFFECTS = ("ice", "misalignment", "exposure_filter", "ctf", "attenuation", "detector", "noise")
