@@ -1,16 +1,20 @@
 """The paper's three observation perspectives (Sec. 4.2), written once and used everywhere.
 
 Axis convention of the whole course (MONAI-style, channel first): a patch is a tensor ``(B, C, D, H, W)``
-with D = z, H = y, W = x, exactly as an MRC array indexed ``[z, y, x]``.
+with D = z (depth, the beam axis), H = y, W = x, exactly as an MRC array indexed ``[z, y, x]``. A view's tensor
+is read the same way: its first spatial dim is the slicing (depth) axis, the last two span its *image plane*.
 
-The paper writes a patch as ``H x W x D`` and defines the views as axis orders of that grid:
+The paper writes a patch as ``H x W x D`` (D = depth) and defines the views by axis order (Sec. 4.2):
+``x_XY`` in H x W x D, ``x_YZ`` in H x D x W and ``x_XZ`` in D x W x H, the image plane being the first two
+axes. We map the paper's axes **by name** (H = y, W = x, D = z), not by position, so that
 
-* ``xy`` = (H, W, D): the canonical order, here the identity;
-* ``yz`` = (H, D, W): the last two paper axes swapped;
-* ``xz`` = (D, W, H): the first and last paper axes swapped.
+* ``xy`` = (z, y, x): the canonical order, image plane (y, x): the identity;
+* ``yz`` = (x, y, z): image plane (y, z), sliced along x: z and x swapped;
+* ``xz`` = (y, z, x): image plane (z, x), sliced along y: z and y swapped.
 
-We map the paper's ``(H, W, D)`` onto our three spatial tensor dims in order (dims 2, 3, 4). Each view is
-then a single swap of two spatial dims, so every view is its own inverse: ``from_view(to_view(x, v), v) == x``.
+Both non-XY views have z in their image plane, so they see the missing wedge's elongation along the beam that
+the XY view cannot (the paper's motivation, Sec. 1). Each view is a single swap of two spatial dims, so every
+view is its own inverse: ``from_view(to_view(x, v), v) == x`` and ``to_view(to_view(x, v), v) == x``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from mvgtutor.errors import ConfigError
 
 VIEWS: tuple[str, ...] = ("xy", "yz", "xz")
 
-# Spatial-axis order of each view, as indices into the paper's (H, W, D) = tensor dims (2, 3, 4).
+SPATIAL_AXES: tuple[str, ...] = ("z", "y", "x")  # the canonical tensor's spatial dims (-3, -2, -1)
+
+# Spatial-axis order of each view, as indices into the canonical (z, y, x) = tensor dims (-3, -2, -1).
 VIEW_AXES: dict[str, tuple[int, int, int]] = {
-    "xy": (0, 1, 2),  # (H, W, D)
-    "yz": (0, 2, 1),  # (H, D, W)
-    "xz": (2, 1, 0),  # (D, W, H)
+    "xy": (0, 1, 2),  # (z, y, x): the paper's H x W x D, plane (y, x)
+    "yz": (2, 1, 0),  # (x, y, z): the paper's H x D x W, plane (y, z)
+    "xz": (1, 0, 2),  # (y, z, x): the paper's D x W x H, plane (z, x)
 }
 
 
@@ -33,6 +39,12 @@ def _check_view(view: str) -> tuple[int, int, int]:
     if view not in VIEW_AXES:
         raise ConfigError(f"unknown view {view!r}: use one of {', '.join(VIEWS)}")
     return VIEW_AXES[view]
+
+
+def view_plane(view: str) -> tuple[str, str]:
+    """The two physical axes spanning ``view``'s image plane, e.g. ``view_plane("xz") == ("z", "x")``."""
+    axes = _check_view(view)
+    return SPATIAL_AXES[axes[1]], SPATIAL_AXES[axes[2]]
 
 
 def view_permutation(view: str, ndim: int = 5) -> tuple[int, ...]:
