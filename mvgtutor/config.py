@@ -8,10 +8,15 @@ A *profile* shrinks them to fit a machine:
 
 * ``test``: tiny, for CI on a 2-core CPU (every chapter in seconds; numbers mean nothing).
 * ``cpu``: a laptop CPU; small data and model, about 10 minutes of training per run.
-* ``gpu``: the paper's settings, for a Colab or workstation GPU.
+* ``gpu``: the paper's model and optimisation settings (plus a few switches of ours, see
+  ``OUR_TRAIN_SETTINGS``), for a Colab or workstation GPU.
 
 The profile is chosen by the environment variable ``MVGTUTOR_PROFILE``; when it is unset the default is
-``gpu`` if CUDA is available, else ``cpu``.  Ablations are small deltas: ``dataclasses.replace(cfg, ...)``.
+``gpu`` if CUDA is available, else ``cpu``.  A reader's own profile is a delta from a named one:
+``profile_from("cpu", epochs=2)``.  Ablations are small deltas: ``dataclasses.replace(cfg, ...)``.
+
+Profiles and devices are independent: a profile says *what* to train, ``choose_device`` says *where* (CUDA when
+the hardware has it, whatever the profile; ``MVGTUTOR_DEVICE`` or an explicit ``device=`` overrides it).
 """
 
 from __future__ import annotations
@@ -20,10 +25,19 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from mvgtutor.errors import ProfileError
+from mvgtutor.errors import ConfigError, ProfileError
 
 PROFILE_ENV = "MVGTUTOR_PROFILE"
+DEVICE_ENV = "MVGTUTOR_DEVICE"
 PROFILE_NAMES = ("test", "cpu", "gpu")
+
+# Training switches that are on in every profile, the gpu one included, and that the paper does not describe
+# (Sec. 5.1.2 lists optimiser, lr schedule, batch, epochs and the model sizes only): ours, with why.
+OUR_TRAIN_SETTINGS: dict[str, str] = {
+    "augment": "random flips and quarter turns in the y-x plane (chapter 2); the paper names no augmentation",
+    "prior_bias": "classifier bias starts at the log class frequencies (chapter 7); the paper gives no init",
+    "validate": "held-out Dice after every epoch (chapter 7); the paper reports the final test score only",
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class ModelConfig:
     p3da_upsample: str = "unpatchify"  # tokens -> H x W x D map: "unpatchify" (learned) | "trilinear"
     p3da_conv: str = "dense"  # dilated convs: "dense" | "valid_taps" (skips taps that read only padding)
     mf_levels: int = 4  # MF reads layers Ln/N, 2Ln/N, ..., Ln
+    mf_channels: int = 0  # width of each MF level's conv block; 0: decoder_channels // 2 (ours: MF lighter than P3DA)
     fusion: str = "sum"  # "sum" | "norm_sum" | "learned" (Table 9)
     # view-masked self-supervised learning (Sec. 4.4)
     vsl: bool = True
@@ -109,6 +124,7 @@ class Profile:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    requires_cuda: bool = False  # too large for a CPU: refused (with a hint) where no CUDA GPU is visible
 
 
 # Each profile: a few overrides of the paper's defaults, nothing else.
@@ -131,10 +147,12 @@ _OVERRIDES: dict[str, dict[str, dict]] = {
     "gpu": dict(),
 }
 
+_REQUIRES_CUDA = {"gpu"}  # the paper-sized profile: days on a CPU, so it is refused there
+
 _DESCRIPTIONS = {
     "test": "tiny: CI on a 2-core CPU, seconds per chapter, numbers are not meaningful",
     "cpu": "laptop CPU: small data and model, about 10 minutes of training per run",
-    "gpu": "the paper's settings (C=256, Ln=12, batch 72, 512^3 tomograms) for a GPU",
+    "gpu": "the paper's model and optimiser (C=256, Ln=12, batch 72, 512^3 tomograms) for a GPU",
 }
 
 
@@ -152,7 +170,48 @@ def make_profile(name: str) -> Profile:
         data=dataclasses.replace(DataConfig(), **over.get("data", {})),
         model=dataclasses.replace(ModelConfig(), **over.get("model", {})),
         train=dataclasses.replace(TrainConfig(), **over.get("train", {})),
+        requires_cuda=name in _REQUIRES_CUDA,
     )
+
+
+def _field_owner(key: str) -> str:
+    """Which part (``data``, ``model``, ``train``) has a field ``key``; ``ConfigError`` if none or several."""
+    owners = [part for part, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
+              if key in {f.name for f in dataclasses.fields(cls)}]
+    if len(owners) != 1:
+        where = "no part of a profile" if not owners else f"{' and '.join(owners)}"
+        raise ConfigError(f"setting {key!r} belongs to {where}: pass it inside data={{...}}, model={{...}} or "
+                          f"train={{...}} with a field name of DataConfig, ModelConfig or TrainConfig")
+    return owners[0]
+
+
+def profile_from(base: str | Profile, name: str | None = None, description: str | None = None,
+                 data: dict | None = None, model: dict | None = None, train: dict | None = None,
+                 requires_cuda: bool | None = None, **settings) -> Profile:
+    """A profile of your own: ``base`` (a name or a ``Profile``) with some settings changed.
+
+    ``settings`` are field names of any one part, routed to it (``epochs=2`` changes ``train.epochs``); a name
+    that two parts share (``seed``, ``num_classes``) goes in ``data=``/``model=``/``train=`` dicts instead.
+    The name stays the base's unless the data change (then ``<base>-custom``, so the dataset folder, which
+    ``default_dataset`` names after the profile, is not shared by two different datasets) or ``name`` is given.
+    Example: ``profile_from("cpu", epochs=2, embed_dim=64)``.
+    """
+    base = base if isinstance(base, Profile) else make_profile(base)
+    parts = {"data": dict(data or {}), "model": dict(model or {}), "train": dict(train or {})}
+    for key, value in settings.items():
+        parts[_field_owner(key)][key] = value
+    try:
+        new = {part: dataclasses.replace(getattr(base, part), **changes) for part, changes in parts.items()}
+    except TypeError as error:  # a field name that the part does not have
+        raise ConfigError(f"profile_from: {error}; see DataConfig, ModelConfig and TrainConfig in "
+                          f"mvgtutor/config.py for the field names") from None
+    changed = [f"{part}.{key}={value!r}" for part, changes in parts.items() for key, value in changes.items()]
+    if name is None:
+        name = f"{base.name}-custom" if parts["data"] and new["data"] != base.data else base.name
+    return Profile(name=name, description=description or (f"{base.description}; changed: {', '.join(changed)}"
+                                                           if changed else base.description),
+                   data=new["data"], model=new["model"], train=new["train"],
+                   requires_cuda=base.requires_cuda if requires_cuda is None else requires_cuda)
 
 
 def cuda_available() -> bool:
@@ -165,24 +224,52 @@ def cuda_available() -> bool:
 def profile_name(name: str | None = None) -> str:
     """Resolve the profile name: ``name`` if given, else ``$MVGTUTOR_PROFILE``, else gpu/cpu by hardware.
 
-    Raises ``ProfileError`` (one line, says what to do) for an unknown name or for ``gpu`` without CUDA.
+    Raises ``ProfileError`` (one line, says what to do) for an unknown name or for a profile that needs CUDA
+    (the gpu one) where none is visible.
     """
     chosen = name or os.environ.get(PROFILE_ENV, "").strip().lower() or None
     if chosen is None:
         return "gpu" if cuda_available() else "cpu"
-    if chosen not in PROFILE_NAMES:
-        make_profile(chosen)  # raises the friendly error
-    if chosen == "gpu" and not cuda_available():
-        raise ProfileError(
-            f"{PROFILE_ENV}=gpu but no CUDA GPU is visible: switch to a GPU runtime "
-            f"(Colab: Runtime > Change runtime type > GPU) or set {PROFILE_ENV}=cpu"
-        )
+    check_runnable(make_profile(chosen))  # an unknown name raises the friendly error
     return chosen
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """The active profile (see ``profile_name`` for how it is chosen)."""
+def check_runnable(profile: Profile) -> Profile:
+    """``profile`` itself, or ``ProfileError`` when it needs a CUDA GPU (``requires_cuda``) and none is visible."""
+    if profile.requires_cuda and not cuda_available():
+        raise ProfileError(
+            f"profile {profile.name!r} needs a GPU and no CUDA GPU is visible: switch to a GPU runtime "
+            f"(Colab: Runtime > Change runtime type > GPU) or set {PROFILE_ENV}=cpu"
+        )
+    return profile
+
+
+def get_profile(name: str | Profile | None = None) -> Profile:
+    """The active profile: a ``Profile`` as given, else chosen by name as ``profile_name`` says."""
+    if isinstance(name, Profile):
+        return check_runnable(name)
     return make_profile(profile_name(name))
+
+
+def choose_device(device: str | None = None):
+    """The torch device to run on: ``device`` if given, else ``$MVGTUTOR_DEVICE``, else CUDA when available.
+
+    Independent of the profile: a small profile runs on a GPU when there is one, and any profile can be pinned
+    to the CPU (``MVGTUTOR_DEVICE=cpu``). ``ProfileError`` for a CUDA device on a machine without one.
+    """
+    import torch
+
+    chosen = device or os.environ.get(DEVICE_ENV, "").strip().lower() or None
+    if chosen is None:
+        return torch.device("cuda" if cuda_available() else "cpu")
+    try:
+        resolved = torch.device(chosen)
+    except (RuntimeError, ValueError):
+        raise ProfileError(f"unknown device {chosen!r}: use cpu, cuda or cuda:N (or unset {DEVICE_ENV})") from None
+    if resolved.type == "cuda" and not cuda_available():
+        raise ProfileError(f"device {chosen!r} asked for but no CUDA GPU is visible: use cpu "
+                           f"(or unset {DEVICE_ENV} to follow the hardware)")
+    return resolved
 
 
 def paper_config() -> Profile:
@@ -195,9 +282,10 @@ def to_dict(obj) -> dict:
     return dataclasses.asdict(obj)
 
 
-def profile_differences(name: str) -> dict[str, tuple[object, object]]:
-    """What profile ``name`` changes from the paper: ``{"model.embed_dim": (256, 96), ...}``."""
-    paper, profile = make_profile("gpu"), make_profile(name)
+def profile_differences(profile: str | Profile) -> dict[str, tuple[object, object]]:
+    """What ``profile`` (a name or a ``Profile``) changes from the paper: ``{"model.embed_dim": (256, 96), ...}``."""
+    paper = make_profile("gpu")
+    profile = profile if isinstance(profile, Profile) else make_profile(profile)
     changes = {}
     for part in ("data", "model", "train"):
         for key, paper_value in dataclasses.asdict(getattr(paper, part)).items():

@@ -4,7 +4,8 @@ The first cell of each chapter (the same text in every chapter, see ``FIRST_CELL
 it is missing (Colab) and then calls ``setup_notebook()``, which
 
 * turns on Colab's custom widget manager (needed by ipywidgets and k3d there; a no-op elsewhere),
-* resolves the profile (``MVGTUTOR_PROFILE``, or gpu/cpu by hardware),
+* resolves the profile (an argument, ``MVGTUTOR_PROFILE``, or gpu/cpu by hardware) and, independently, the
+  device (an argument, ``MVGTUTOR_DEVICE``, or CUDA whenever the hardware has it),
 * seeds the random generators, and prints one line saying what the chapter will run on.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mvgtutor.config import Profile, get_profile
+from mvgtutor.config import Profile, choose_device, get_profile
 
 REPOSITORY_URL = "https://github.com/mvgtutor/mvgtutor"  # keep equal to _config.yml's repository.url (tested)
 
@@ -61,17 +62,17 @@ def enable_colab_widgets() -> bool:
     return True
 
 
-def default_device(profile: Profile) -> torch.device:
-    """``cuda`` for the gpu profile, else ``cpu``."""
-    return torch.device("cuda" if profile.name == "gpu" else "cpu")
+def setup_notebook(profile: str | Profile | None = None, seed: int = 0, quiet: bool = False,
+                   device: str | None = None) -> NotebookEnv:
+    """Prepare a chapter: Colab widgets, profile, device, seeds; print (unless ``quiet``) and return the environment.
 
-
-def setup_notebook(profile: str | None = None, seed: int = 0, quiet: bool = False) -> NotebookEnv:
-    """Prepare a chapter: Colab widgets, profile, seeds; print (unless ``quiet``) and return the environment."""
+    ``profile`` is a name, a ``Profile`` of your own (``mvgtutor.config.profile_from``) or None (the
+    environment variable, else by hardware); ``device`` overrides ``choose_device``'s choice (CUDA when present).
+    """
     colab = enable_colab_widgets()
     active = get_profile(profile)
     torch.manual_seed(seed)
-    env = NotebookEnv(profile=active, device=default_device(active), in_colab=colab or in_colab())
+    env = NotebookEnv(profile=active, device=choose_device(device), in_colab=colab or in_colab())
     if not quiet:
         print(env.summary())
     return env

@@ -69,6 +69,55 @@ def test_profiles_shrink_the_paper():
         assert 0 < profile.data.n_test < profile.data.n_tomograms
 
 
+def test_a_profile_of_your_own_routes_each_setting_to_its_part():
+    mine = config.profile_from("cpu", epochs=2, embed_dim=64)
+    cpu = config.make_profile("cpu")
+    assert (mine.train.epochs, mine.model.embed_dim) == (2, 64)
+    assert mine.data == cpu.data and mine.name == "cpu"  # same data: same dataset folder
+    assert "train.epochs=2" in mine.description
+    assert config.profile_differences(mine)["train.epochs"] == (200, 2)
+    grown = config.profile_from("test", tomogram_size=96, train={"seed": 3})
+    assert grown.name == "test-custom" and grown.data.tomogram_size == 96 and grown.train.seed == 3
+    assert config.profile_from("gpu", name="laptop-gpu", batch_size=16).requires_cuda
+
+
+@pytest.mark.parametrize("bad", [dict(seed=1), dict(epoch=3), dict(train={"epoch": 3})])
+def test_profile_from_rejects_unknown_or_ambiguous_settings(bad):
+    with pytest.raises(config.ConfigError) as info:
+        config.profile_from("cpu", **bad)
+    assert "\n" not in str(info.value) and "config.py" in str(info.value) or "train={...}" in str(info.value)
+
+
+@pytest.mark.parametrize("has_cuda", [True, False])
+def test_device_follows_the_hardware_not_the_profile(monkeypatch, has_cuda):
+    from mvgtutor import notebook
+
+    monkeypatch.delenv(config.DEVICE_ENV, raising=False)
+    monkeypatch.setattr(config, "cuda_available", lambda: has_cuda)
+    for profile in ("test", "cpu", config.profile_from("cpu", name="mine", epochs=1)):
+        env = notebook.setup_notebook(profile, quiet=True)
+        assert env.device.type == ("cuda" if has_cuda else "cpu")
+    assert config.choose_device("cpu").type == "cpu"  # an explicit choice wins
+    monkeypatch.setenv(config.DEVICE_ENV, "cpu")
+    assert config.choose_device().type == "cpu"
+
+
+def test_cuda_device_without_a_gpu_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    with pytest.raises(ProfileError, match="no CUDA GPU is visible: use cpu"):
+        config.choose_device("cuda")
+    with pytest.raises(ProfileError, match="unknown device 'tpu'"):
+        config.choose_device("tpu")
+    with pytest.raises(ProfileError, match="needs a GPU and no CUDA GPU"):  # not by name: by requires_cuda
+        config.get_profile(config.profile_from("gpu", name="laptop-gpu", batch_size=16))
+
+
+def test_our_training_switches_are_named_as_ours():
+    paper = config.paper_config().train
+    for key in config.OUR_TRAIN_SETTINGS:
+        assert getattr(paper, key) is True  # on in the gpu profile, although the paper does not describe them
+
+
 # --- files ----------------------------------------------------------------------------------------------
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
