@@ -21,7 +21,7 @@ from mvgtutor.viz import (label_colormap, label_rgba, legend_handles, orthoslice
                           slice_explorer, snapshot_html, tomogram_scene, view_slices)
 from mvgtutor.viz.colors import class_color_int
 from mvgtutor.viz.scene3d import downsample_factor
-from mvgtutor.viz.slices import first_hit_labels, view_axis_names
+from mvgtutor.viz.slices import central_particle, correlation_lengths, crop_around, first_hit_labels, label_center, view_axis_names
 
 SHAPE = (20, 24, 28)
 
@@ -66,15 +66,50 @@ def test_orthoslices_reject_mismatched_labels(volume_and_labels):
         orthoslices(volume, labels[:-1])
 
 
-def test_view_slices_name_the_physical_axes_of_each_view():
+def test_view_slices_show_each_views_own_image_plane():
     assert view_axis_names("xy") == ("z", "y", "x")
-    assert view_axis_names("yz") == ("z", "x", "y")
-    assert view_axis_names("xz") == ("x", "y", "z")
-    patch = torch.arange(8 * 8 * 8, dtype=torch.float32).reshape(8, 8, 8)
+    assert view_axis_names("yz") == ("x", "y", "z")
+    assert view_axis_names("xz") == ("y", "z", "x")
+    patch = torch.arange(8 * 8 * 8, dtype=torch.float32).reshape(8, 8, 8)  # (z, y, x)
     fig = view_slices(patch, labels=torch.zeros(8, 8, 8, dtype=torch.long))
-    assert [ax.get_xlabel() for ax in fig.axes] == ["y", "x", "y"]
-    middle_x = fig.axes[0].get_images()[0].get_array()
-    np.testing.assert_array_equal(middle_x, patch[:, :, 4].numpy())  # XY view sliced along its last axis, x
+    assert [(ax.get_ylabel(), ax.get_xlabel()) for ax in fig.axes] == [("y", "x"), ("y", "z"), ("z", "x")]
+    panels = [ax.get_images()[0].get_array() for ax in fig.axes]
+    np.testing.assert_array_equal(panels[0], patch[4].numpy())  # XY: plane (y, x) at z = 4
+    np.testing.assert_array_equal(panels[1], patch[:, :, 4].T.numpy())  # YZ: rows y, columns z, at x = 4
+    np.testing.assert_array_equal(panels[2], patch[:, 4, :].numpy())  # XZ: rows z, columns x, at y = 4
+    labels = torch.zeros(8, 8, 8, dtype=torch.long)
+    labels[1:4, 5:8, 2] = 15  # centroid (z, y, x) = (2, 6, 2)
+    assert label_center(labels, 15) == (2, 6, 2) and label_center(labels, 3) == (4, 4, 4)
+    through = view_slices(patch, labels, center=label_center(labels, 15))
+    panels = [ax.get_images()[0].get_array() for ax in through.axes[:3]]
+    np.testing.assert_array_equal(panels[0], patch[2].numpy())  # XY through z = 2
+    np.testing.assert_array_equal(panels[1], patch[:, :, 2].T.numpy())  # YZ through x = 2
+    np.testing.assert_array_equal(panels[2], patch[:, 6, :].numpy())  # XZ through y = 6
+
+
+def test_central_particle_is_the_one_farthest_from_the_faces():
+    beads = [Particle("fiducial", x=1, y=10, z=10), Particle("fiducial", x=9, y=9, z=8), Particle("5MRC", x=10, y=10, z=10)]
+    assert central_particle(beads, (20, 20, 20), 15) is beads[1]
+    assert central_particle(beads, (20, 20, 20), 14) is None
+
+
+def test_crop_around_stays_inside_and_keeps_the_centre(volume_and_labels):
+    volume, _, _ = volume_and_labels  # (20, 24, 28)
+    cube, local = crop_around(volume, (1, 12, 27), 8)
+    assert cube.shape == (8, 8, 8) and local == (1, 4, 7)
+    assert float(cube[local]) == float(volume[1, 12, 27])
+    with pytest.raises(DataError, match="cannot cut"):
+        crop_around(volume, (0, 0, 0), 21)
+
+
+def test_correlation_lengths_find_the_stretched_axis():
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(40, 40, 40, generator=generator)
+    stretched = sum(noise.roll(shift, dims=0) for shift in range(6))  # correlated over 6 voxels along z only
+    lengths = correlation_lengths(stretched)
+    assert lengths["z"] > 2.5 and lengths["y"] < 1.0 and lengths["x"] < 1.0
+    with pytest.raises(DataError, match="3D"):
+        correlation_lengths(noise[0])
 
 
 def test_first_hit_labels_sees_the_nearest_object():
@@ -198,3 +233,82 @@ def test_thin_membranes_survive_down_sampling():
     scene = tomogram_scene(labels=labels, max_side=8)
     (surface,) = scene.plot.objects
     assert surface.name == "14 vesicle" and np.asarray(surface.scalar_field).max() == 1.0
+
+
+# --- chapter figures moved into the library (issue 10, section 6) ---------------------------------------------
+
+def test_dataset_figures_of_chapter_2(volume_and_labels):
+    from mvgtutor.viz.dataset import (augmentation_figure, class_balance_figure, class_fractions, log_amplitude,
+                                      patch_grid_figure, wedge_spectra_figure)
+
+    volume, labels, _ = volume_and_labels
+    fraction = class_fractions(np.bincount(labels.ravel(), minlength=16))
+    assert fraction.sum() == pytest.approx(1.0) and fraction[13] > 0
+    fig = class_balance_figure(fraction, "balance")
+    assert len(fig.axes[0].patches) == 16 and fig.axes[0].get_yscale() == "log"
+    with pytest.raises(DataError, match="one value per class"):
+        class_balance_figure(fraction[:3])
+    grid = patch_grid_figure(volume, patch_size=8, z=6)
+    assert len(grid.axes[0].lines) == len(range(0, 29, 8)) + len(range(0, 25, 8))
+    np.testing.assert_array_equal(grid.axes[0].get_images()[0].get_array(), volume[6])
+    patches = torch.from_numpy(volume[:8, :8, :8]).expand(3, 1, 8, 8, 8)
+    copies = augmentation_figure(patches, torch.zeros(3, 8, 8, 8, dtype=torch.long), ["a", "b", "c"])
+    assert [ax.get_title() for ax in copies.axes] == ["a (z = 4)", "b (z = 4)", "c (z = 4)"]
+    with pytest.raises(DataError, match="same shape"):
+        augmentation_figure(patches, torch.zeros(3, 8, 8, 7, dtype=torch.long))
+    spectrum = log_amplitude(volume)
+    assert spectrum.shape == SHAPE and float(spectrum[10, 12, 14]) == pytest.approx(
+        float(np.log1p(abs(volume.sum()))), rel=1e-4)  # the zero frequency sits at the centre
+    spectra = wedge_spectra_figure({"one": volume, "two": volume})
+    assert [ax.get_xlabel() for ax in spectra.axes] == ["$k_x$", "$k_x$"]
+
+
+def test_cluster_figures_of_chapter_3():
+    from mvgtutor.viz.clusters import (cells_to_voxels, cluster_palette, cluster_planes_figure,
+                                       graph_methods_figure, inertia_curve_figure)
+
+    assignment = torch.arange(8) % 3  # a 2^3 token grid, three clusters
+    voxels = cells_to_voxels(assignment, grid=2, token_patch=4)  # (8, 8, 8)
+    assert voxels.shape == (8, 8, 8) and int(voxels[7, 7, 7]) == int(assignment[7]) and int(voxels[0, 0, 4]) == 1
+    with pytest.raises(DataError, match="grid"):
+        cells_to_voxels(assignment, grid=3, token_patch=4)
+    assert len(cluster_palette(3)) == 3 and all(0 <= c < 2**24 for c in cluster_palette(3))
+    patch = torch.randn(8, 8, 8)
+    fig = cluster_planes_figure(patch, torch.zeros(8, 8, 8, dtype=torch.long), voxels, 3, "t")
+    assert len(fig.axes) == 6
+    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), voxels[4].numpy())
+    assert inertia_curve_figure([0, 1], [2.0, 1.0]).axes[0].get_ylabel() == "inertia (eq. 3)"
+    methods = graph_methods_figure({"kmeans": assignment, "mincut": assignment}, 2, 3, {"kmeans": 1.5})
+    assert [ax.get_title() for ax in methods.axes] == ["kmeans: inertia 1.5", "mincut"]
+
+
+def test_training_figures_of_chapter_7():
+    from mvgtutor.viz.training import class_dice_figure, dice_curves, dice_curves_figure, loss_curves_figure
+
+    history = [{"epoch": e, "loss": 3.0 - e, "ce_fused": 1.0, "ce_xy": 0.5, "val_dice": [0.9] + [None] * 13
+                + [0.2 * e, 0.0]} for e in (1, 2)]
+    fig = loss_curves_figure(history)
+    assert [line.get_label() for line in fig.axes[1].get_lines()] == ["ce_fused", "ce_xy"]
+    curves = dice_curves(history, {"vesicle": [14], "vesicle and fiducial": [14, 15], "absent": [3]})
+    assert curves == {"vesicle": [0.2, 0.4], "vesicle and fiducial": [0.1, 0.2], "absent": [0.0, 0.0]}
+    assert len(dice_curves_figure(history, curves).axes[0].get_lines()) == 3
+    with pytest.raises(DataError, match="validate=True"):
+        dice_curves([{"epoch": 1, "loss": 1.0}], {"vesicle": [14]})
+    dice = np.full(16, np.nan)
+    dice[14] = 0.7
+    bars = class_dice_figure(dice).axes[0].patches
+    assert len(bars) == 15 and bars[13].get_height() == pytest.approx(0.7) and bars[0].get_height() == 0
+
+
+def test_decoder_figures_of_chapter_6():
+    from mvgtutor.model.inspect import DecoderCost
+    from mvgtutor.viz.model import decoder_cost_figure, format_decoder_costs, middle_slices_figure
+
+    costs = [DecoderCost("mf", 10, 100, 2_000_000_000, 1_000_000, 9_000_000)]
+    fig = decoder_cost_figure(costs, "test")
+    assert fig.axes[0].patches[0].get_height() == pytest.approx(1.0)
+    assert fig.axes[1].patches[0].get_height() == pytest.approx(2.0)
+    assert "2.00" in format_decoder_costs(costs, "test").splitlines()[1]
+    volume = torch.randn(4, 5, 6)
+    slices = middle_slices_figure(volume, {"map": volume * 2})
+    np.testing.assert_array_equal(slices.axes[1].get_images()[0].get_array(), (volume * 2)[2].numpy())

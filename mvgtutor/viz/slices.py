@@ -96,13 +96,45 @@ def view_axis_names(view: str) -> tuple[str, str, str]:
     return tuple(AXIS_NAMES[i] for i in order)
 
 
-def view_slices(patch, labels=None, views: Sequence[str] = VIEWS, opacity: float = 0.4,
-                size: float = 3.0) -> Figure:
-    """The paper's views of one ``(D, H, W)`` patch side by side: each view's tensor, sliced in the middle of
-    its *last* axis, with the physical axis of each image axis written on it.
+def label_center(labels, label: int) -> tuple[int, int, int]:
+    """The ``(z, y, x)`` voxel nearest the centroid of ``label`` in a ``(D, H, W)`` label volume (the middle of
+    the volume when the label is absent)."""
+    labels = torch.as_tensor(as_array(labels))
+    where = (labels == label).nonzero()
+    if len(where) == 0:
+        return tuple(s // 2 for s in labels.shape)
+    return tuple(int(v) for v in where.float().mean(0).round())
 
-    Each view re-orders the same voxels (``mvgtutor.model.views.to_view``); slicing each along its own last
-    axis shows which physical plane that view lays out as rows and columns.
+
+def central_particle(particles, shape: Sequence[int], label: int):
+    """Of the ``particles`` with ``label``, the one farthest from the faces of a volume of ``shape`` ``(Z, Y, X)``
+    (None when there is none): the best one to show whole in a cube cut around it."""
+    def margin(particle):
+        return min(min(i, n - 1 - i) for i, n in zip(particle.zyx_index, shape))
+
+    candidates = [p for p in particles if p.label == label]
+    return max(candidates, key=margin) if candidates else None
+
+
+def crop_around(volume, center: Sequence[int], size: int):
+    """A ``(size, size, size)`` cube of a ``(Z, Y, X)`` volume around ``center`` ``(z, y, x)``, shifted to stay
+    inside the volume. Returns the cube (a torch tensor) and ``center``'s ``(z, y, x)`` inside it."""
+    volume = torch.as_tensor(as_array(volume))
+    if volume.ndim != 3 or min(volume.shape) < size:
+        raise DataError(f"cannot cut a {size}^3 cube out of a volume of shape {tuple(volume.shape)}")
+    starts = [min(max(int(c) - size // 2, 0), n - size) for c, n in zip(center, volume.shape)]
+    cube = volume[tuple(slice(a, a + size) for a in starts)]
+    return cube, tuple(int(c) - a for c, a in zip(center, starts))
+
+
+def view_slices(patch, labels=None, views: Sequence[str] = VIEWS, opacity: float = 0.4, size: float = 3.0,
+                center: Sequence[int] | None = None) -> Figure:
+    """The paper's views of one ``(D, H, W)`` patch side by side: each view's tensor sliced along its *first*
+    (slicing) axis through ``center`` ``(z, y, x)`` (default: the middle), so each panel is that view's image
+    plane through that point, with the physical axes written on it.
+
+    ``xy`` shows the plane (y, x), ``yz`` the plane (y, z) and ``xz`` the plane (z, x)
+    (``mvgtutor.model.views``): the two views whose plane holds z show the missing wedge's elongation along z.
     """
     patch = torch.as_tensor(as_array(patch))
     label_patch = None if labels is None else torch.as_tensor(as_array(labels))
@@ -112,19 +144,49 @@ def view_slices(patch, labels=None, views: Sequence[str] = VIEWS, opacity: float
                              constrained_layout=True, squeeze=False)
     for ax, view in zip(axes[0], views):
         order = view_permutation(view, ndim=3)
-        viewed = patch.permute(order)  # (A0, A1, A2) in the view's axis order
-        middle = viewed.shape[-1] // 2
-        overlay = None if label_patch is None else label_patch.permute(order)[..., middle].numpy()
-        rows, cols, depth = view_axis_names(view)
+        viewed = patch.permute(order)  # (A0, A1, A2) in the view's axis order: A0 slices, (A1, A2) the plane
+        middle = viewed.shape[0] // 2 if center is None else int(center[order[0]])  # the slicing axis' coordinate
+        overlay = None if label_patch is None else label_patch.permute(order)[middle].numpy()
+        depth, rows, cols = view_axis_names(view)
         # rows = dim 0, cols = dim 1 of the slice; origin="lower" puts row 0 at the bottom
-        draw_slice(ax, viewed[..., middle].numpy(), overlay, opacity, vrange, xlabel=cols, ylabel=rows)
-        ax.set_title(f"{view.upper()} view: dims ({rows}, {cols}, {depth})\nslice {depth} = {middle}",
-                     fontsize="small")
+        draw_slice(ax, viewed[middle].numpy(), overlay, opacity, vrange, xlabel=cols, ylabel=rows)
+        ax.set_title(f"{view.upper()} view: plane ({rows}, {cols})\nslice {depth} = {middle}", fontsize="small")
     if label_patch is not None:
         present = [int(i) for i in torch.unique(label_patch) if i > 0]
         if present:
             add_class_legend(axes[0, -1], present)
     return fig
+
+
+def correlation_lengths(volume, max_side: int = 128) -> dict[str, float]:
+    """How far, in voxels, a ``(Z, Y, X)`` volume stays correlated along z, y and x.
+
+    The autocorrelation of the (mean-free) volume, computed by FFT on a central crop of at most ``max_side``
+    per axis, falls from 1 at lag 0; the length is the lag where it reaches 1/2 (linear interpolation). Blobs
+    stretched along z (the missing wedge) give a longer length along z than along y and x.
+    """
+    volume = torch.as_tensor(as_array(volume), dtype=torch.float32)
+    if volume.ndim != 3:
+        raise DataError(f"volume must be a 3D (Z, Y, X) array, got shape {tuple(volume.shape)}")
+    starts = [max(0, (s - max_side) // 2) for s in volume.shape]
+    crop = volume[tuple(slice(a, a + max_side) for a in starts)]
+    crop = crop - crop.mean()
+    spectrum = torch.fft.rfftn(crop, s=[2 * s for s in crop.shape])  # zero-padded: no wrap-around
+    auto = torch.fft.irfftn(spectrum.abs().square(), s=[2 * s for s in crop.shape])
+    auto = auto / auto[0, 0, 0].clamp_min(1e-12)
+    lengths = {}
+    for dim, name in enumerate(AXIS_NAMES):
+        index = [0, 0, 0]
+        index[dim] = slice(0, crop.shape[dim])
+        profile = auto[tuple(index)]  # (n,) autocorrelation along one axis, lag 0 first
+        below = torch.nonzero(profile < 0.5)
+        if len(below) == 0:
+            lengths[name] = float(len(profile))
+            continue
+        lag = int(below[0])
+        high, low = float(profile[lag - 1]), float(profile[lag])
+        lengths[name] = lag - 1 + (high - 0.5) / max(high - low, 1e-12)
+    return lengths
 
 
 def first_hit_labels(labels: np.ndarray, axis: int) -> np.ndarray:
