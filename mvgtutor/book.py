@@ -11,7 +11,9 @@ instructor edition (solutions shown) are written from it, never copied by hand::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -43,6 +45,41 @@ def toc_files(root: Path = ROOT) -> list[str]:
 def chapter_notebooks(root: Path = ROOT) -> list[Path]:
     """The notebooks (``.ipynb``) that ``_toc.yml`` lists, in book order, relative to ``root``."""
     return [Path(f + ".ipynb") for f in toc_files(root) if (root / (f + ".ipynb")).is_file()]
+
+
+MAX_LOGIC_LINES = 20  # a chapter's code cell is a few calls; loops, hooks and figures live in the library
+
+
+def logic_lines(source: str) -> int:
+    """Lines of logic of a code cell: lines that are neither blank nor comments (continuation lines count)."""
+    return sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """One solution of a chapter: the exercise it solves (label) and the code of its ```python blocks ('' if none)."""
+
+    label: str
+    code: str
+
+
+_SOLUTION = re.compile(r"^(`{4,})\{solution\}\s*(\S+)\s*$(.*?)^\1\s*$", re.MULTILINE | re.DOTALL)
+_PYTHON = re.compile(r"^```python\s*$(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+
+
+def exercise_solutions(notebook: Path) -> list[Solution]:
+    """Every ``{solution}`` block of a chapter's markdown cells, in order, with its fenced Python code joined."""
+    import nbformat
+
+    book = nbformat.read(notebook, as_version=4)
+    solutions = []
+    for cell in book.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for match in _SOLUTION.finditer(cell.source):
+            code = "\n".join(block.strip("\n") for block in _PYTHON.findall(match.group(3)))
+            solutions.append(Solution(label=match.group(2), code=code))
+    return solutions
 
 
 def derived_config(execute: str = "cache", solutions: str = "hide", root: Path = ROOT) -> dict:

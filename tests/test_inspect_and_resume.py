@@ -15,7 +15,7 @@ from mvgtutor.model.inspect import (best_time, count_parameters, decoder_costs, 
                                     parameters_by_part, trace_shapes)
 from mvgtutor.train.resume_check import Disconnect, check_exact_resume, disconnect_at
 from mvgtutor.train import PatchTensors
-from tests.train_helpers import PointwiseNet, cross_entropy, random_patches
+from train_helpers import PointwiseNet, cross_entropy, random_patches
 
 CONFIG = make_profile("test").model
 
@@ -87,8 +87,8 @@ def test_exact_resume_check_finds_identical_weights(tmp_path):
         torch.manual_seed(0)
         return PointwiseNet()
 
-    check = check_exact_resume(make_model, PatchTensors(*random_patches(12)), _tiny_config(), disconnect=(1, 1), run_dir=tmp_path,
-                               loss_fn=cross_entropy)
+    check = check_exact_resume(make_model, PatchTensors(*random_patches(12)), _tiny_config(), disconnect=(1, 1),
+                               run_dir=tmp_path, loss_fn=cross_entropy)
     assert check.identical and check.epochs == 3
     assert any(name.startswith("checkpoint") or name.endswith(".pt") for name in check.files_at_disconnect)
 
@@ -100,7 +100,8 @@ def test_exact_resume_check_can_fail():
         torch.manual_seed(next(seeds))
         return PointwiseNet()
 
-    check = check_exact_resume(differently_initialised, PatchTensors(*random_patches(12)), _tiny_config(), loss_fn=cross_entropy)
+    check = check_exact_resume(differently_initialised, PatchTensors(*random_patches(12)), _tiny_config(),
+                               loss_fn=cross_entropy)
     assert not check.identical
 
 

@@ -88,7 +88,8 @@ def test_view_slices_show_each_views_own_image_plane():
 
 
 def test_central_particle_is_the_one_farthest_from_the_faces():
-    beads = [Particle("fiducial", x=1, y=10, z=10), Particle("fiducial", x=9, y=9, z=8), Particle("5MRC", x=10, y=10, z=10)]
+    beads = [Particle("fiducial", x=1, y=10, z=10), Particle("fiducial", x=9, y=9, z=8),
+             Particle("5MRC", x=10, y=10, z=10)]
     assert central_particle(beads, (20, 20, 20), 15) is beads[1]
     assert central_particle(beads, (20, 20, 20), 14) is None
 

@@ -156,9 +156,10 @@ def mf_width(config: ModelConfig) -> int:
     """Channels of each MF level's conv block: ``mf_channels``, or ``decoder_channels // 2`` when it is 0.
 
     The paper gives no width, but writes that "the lightweight MF design provides stable feature refinement
-    with fewer parameters" than P3DA (Sec. 5.2.2, on the zero-shot results of Table 6). Its first 3x3x3 convolution reads C channels at every level, so at the full
-    C' per level (4 levels, C = 256, C' = 64) MF would hold 2.2M parameters against P3DA's 1.4M; half of C' per
-    level (ours) gives 1.0M. ``mf_channels=decoder_channels`` is the other reading.
+    with fewer parameters" than P3DA (Sec. 5.2.2, on the zero-shot results of Table 6). Its first 3x3x3
+    convolution reads C channels at every level, so at the full C' per level (4 levels, C = 256, C' = 64) MF would
+    hold 2.2M parameters against P3DA's 1.4M; half of C' per level (ours) gives 1.0M.
+    ``mf_channels=decoder_channels`` is the other reading.
     """
     return config.mf_channels or max(1, config.decoder_channels // 2)
 

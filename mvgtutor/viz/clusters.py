@@ -30,7 +30,7 @@ def cluster_palette(num_clusters: int) -> list[int]:
 
 
 def cells_to_voxels(assignment, grid: int, token_patch: int) -> torch.Tensor:
-    """``assignment (N,)`` of the ``grid**3`` token cells -> ``(grid*p,)*3`` voxels, each cell painted on its p^3 cube."""
+    """``assignment (N,)`` of the ``grid**3`` token cells -> ``(grid*p,)*3`` voxels, each cell on its p^3 cube."""
     cells = torch.as_tensor(as_array(assignment))
     if cells.numel() != grid**3:
         raise DataError(f"assignment has {cells.numel()} cells, expected grid**3 = {grid**3}")
