@@ -83,7 +83,7 @@ SOLUTIONS_ELSEWHERE: dict[str, str] = {
 
 
 @pytest.mark.parametrize("notebook", [_chapter_param(p, SOLUTIONS_ELSEWHERE) for p in CHAPTERS])
-def test_every_exercise_solution_runs_after_its_chapter(notebook, monkeypatch):
+def test_every_exercise_solution_runs_after_its_chapter(notebook, monkeypatch, tmp_path):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -92,7 +92,7 @@ def test_every_exercise_solution_runs_after_its_chapter(notebook, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     book = _with_solutions(notebook)
     client = NotebookClient(book, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "book")}})
+                            resources={"metadata": {"path": str(tmp_path)}})  # files a solution writes go there
     try:
         client.execute()
     except CellExecutionError as error:
