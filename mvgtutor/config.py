@@ -2,7 +2,8 @@
 
 The paper (Li et al. 2025, Sec. 5.1.2) trains with C=256, Ln=12, 16 heads, patch 4^3, K=16 clusters,
 mask rate 50%, Adam 1e-3, batch 72, 200 epochs, lr x0.1 every 100 epochs, on SHREC 2021 (ten 512^3
-tomograms, 1 nm voxels). Those numbers are the field defaults of the dataclasses below.
+tomograms at 1 nm: the first nine for training, the tenth for testing, Sec. 5.1.1). Those numbers are the field
+defaults of the dataclasses below; widths the paper leaves open are ours and say so where they are used.
 
 A *profile* shrinks them to fit a machine:
 
