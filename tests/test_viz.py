@@ -21,7 +21,7 @@ from mvgtutor.viz import (label_colormap, label_rgba, legend_handles, orthoslice
                           slice_explorer, snapshot_html, tomogram_scene, view_slices)
 from mvgtutor.viz.colors import class_color_int
 from mvgtutor.viz.scene3d import downsample_factor
-from mvgtutor.viz.slices import central_particle, correlation_lengths, crop_around, first_hit_labels, label_center, view_axis_names
+from mvgtutor.viz.slices import central_particle, correlation_lengths, crop_around, first_hit_labels, view_axis_names
 
 SHAPE = (20, 24, 28)
 
@@ -77,10 +77,7 @@ def test_view_slices_show_each_views_own_image_plane():
     np.testing.assert_array_equal(panels[0], patch[4].numpy())  # XY: plane (y, x) at z = 4
     np.testing.assert_array_equal(panels[1], patch[:, :, 4].T.numpy())  # YZ: rows y, columns z, at x = 4
     np.testing.assert_array_equal(panels[2], patch[:, 4, :].numpy())  # XZ: rows z, columns x, at y = 4
-    labels = torch.zeros(8, 8, 8, dtype=torch.long)
-    labels[1:4, 5:8, 2] = 15  # centroid (z, y, x) = (2, 6, 2)
-    assert label_center(labels, 15) == (2, 6, 2) and label_center(labels, 3) == (4, 4, 4)
-    through = view_slices(patch, labels, center=label_center(labels, 15))
+    through = view_slices(patch, torch.zeros(8, 8, 8, dtype=torch.long), center=(2, 6, 2))
     panels = [ax.get_images()[0].get_array() for ax in through.axes[:3]]
     np.testing.assert_array_equal(panels[0], patch[2].numpy())  # XY through z = 2
     np.testing.assert_array_equal(panels[1], patch[:, :, 2].T.numpy())  # YZ through x = 2

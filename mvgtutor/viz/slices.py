@@ -96,16 +96,6 @@ def view_axis_names(view: str) -> tuple[str, str, str]:
     return tuple(AXIS_NAMES[i] for i in order)
 
 
-def label_center(labels, label: int) -> tuple[int, int, int]:
-    """The ``(z, y, x)`` voxel nearest the centroid of ``label`` in a ``(D, H, W)`` label volume (the middle of
-    the volume when the label is absent)."""
-    labels = torch.as_tensor(as_array(labels))
-    where = (labels == label).nonzero()
-    if len(where) == 0:
-        return tuple(s // 2 for s in labels.shape)
-    return tuple(int(v) for v in where.float().mean(0).round())
-
-
 def central_particle(particles, shape: Sequence[int], label: int):
     """Of the ``particles`` with ``label``, the one farthest from the faces of a volume of ``shape`` ``(Z, Y, X)``
     (None when there is none): the best one to show whole in a cube cut around it."""
