@@ -26,6 +26,15 @@ from mvgtutor.viz.slices import central_particle, correlation_lengths, crop_arou
 SHAPE = (20, 24, 28)
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Each test's figures are closed after it (pyplot keeps them otherwise)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def volume_and_labels():
     rng = np.random.default_rng(0)
