@@ -94,7 +94,7 @@ def test_augmentation_is_deterministic_and_rotation_can_be_off():
 
 def test_views_are_exact_inverses_on_a_patch():
     patch = torch.arange(2 * 1 * 4 * 5 * 6).reshape(2, 1, 4, 5, 6)  # (B, C, D, H, W), all sides distinct
-    shapes = {"xy": (4, 5, 6), "yz": (4, 6, 5), "xz": (6, 5, 4)}
+    shapes = {"xy": (4, 5, 6), "yz": (6, 5, 4), "xz": (5, 4, 6)}  # (z, y, x), (x, y, z), (y, z, x)
     for view in VIEWS:
         viewed = to_view(patch, view)
         assert viewed.shape[2:] == shapes[view]
@@ -105,9 +105,10 @@ def test_views_are_exact_inverses_on_a_patch():
 
 def test_view_axes_mean_what_the_paper_says():
     patch = torch.zeros(1, 1, 4, 5, 6)
-    patch[0, 0, 1, 2, 3] = 1.0  # voxel at (d, h, w) = (1, 2, 3)
-    assert to_view(patch, "yz")[0, 0, 1, 3, 2] == 1.0  # (H, D, W) in paper order -> dims (d, w, h)
-    assert to_view(patch, "xz")[0, 0, 3, 2, 1] == 1.0  # (D, W, H) -> dims (w, h, d)
+    patch[0, 0, 1, 2, 3] = 1.0  # voxel at (z, y, x) = (1, 2, 3)
+    # axes mapped by name (H = y, W = x, D = z): the paper's H x D x W is (x | y, z), its D x W x H is (y | z, x)
+    assert to_view(patch, "yz")[0, 0, 3, 2, 1] == 1.0  # dims (x, y, z): image plane (y, z)
+    assert to_view(patch, "xz")[0, 0, 2, 1, 3] == 1.0  # dims (y, z, x): image plane (z, x)
 
 
 def test_patch_dataset_batches_cover_every_patch_once(tmp_path):
