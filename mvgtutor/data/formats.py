@@ -214,7 +214,9 @@ def _read_header(path: Path):
     except PermissionError:
         raise DataError(f"{path}: no permission to read it; check the file's permissions") from None
     except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{path}: not a readable MRC file ({error}); re-copy or regenerate it") from None
+        packed = compression(path)
+        what = f"{packed}-compressed MRC file that cannot be read" if packed else "not a readable MRC file"
+        raise DataError(f"{path}: {what} ({error}); re-copy or regenerate it") from None
     return header, 1024 + int(header.nsymbt)
 
 
