@@ -172,6 +172,16 @@ def test_default_dataset_in_a_read_only_data_folder(tmp_path, monkeypatch):
         (tmp_path / "ro").chmod(0o700)
 
 
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_default_dataset_where_no_data_folder_can_be(world, monkeypatch, where):
+    root = world["file"] if where == "a file" else world["file"] / "sub"
+    monkeypatch.setenv("MVGTUTOR_DATA_DIR", str(root))
+    monkeypatch.setenv("MVGTUTOR_PROFILE", "test")
+    before = checksums(world["file"])
+    assert_clear_error(*run_cli("simulate", "--default"), str(world["file"]))
+    assert checksums(world["file"]) == before
+
+
 def test_stale_default_dataset_with_user_files_is_kept(world, tmp_path, monkeypatch):
     monkeypatch.setenv("MVGTUTOR_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("MVGTUTOR_PROFILE", "test")
@@ -208,6 +218,19 @@ def test_train_out_where_no_folder_can_be(world, where):
     out = world["file"] if where == "a file" else world["file"] / "sub"
     status, err = run_cli("train", "--data", world["data"], "--out", out, "--profile", "test", "--quiet")
     assert_clear_error(status, err, "--out")
+
+
+def test_train_resuming_from_another_models_checkpoint(world, tmp_path):
+    run = _copy(world, tmp_path, "run")
+    (run / "model.pt").unlink()  # unfinished: train resumes from checkpoint.pt ...
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["model"] = {"conv.weight": torch.zeros(3, 3)}  # ... which another model wrote
+    torch.save(state, run / "checkpoint.pt")
+    before = checksums(run, world["data"])
+    status, err = run_cli("train", "--data", world["data"], "--out", run, "--model", "voxresnet", "--epochs", "1",
+                          "--batch-size", "2", "--profile", "test", "--quiet")
+    assert_clear_error(status, err, "checkpoint.pt")
+    assert checksums(run, world["data"]) == before
 
 
 def test_train_on_a_dataset_rewritten_since_simulation(world, tmp_path):

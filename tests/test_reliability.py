@@ -25,7 +25,7 @@ from mvgtutor.evaluate.metrics import segmentation_scores
 from mvgtutor.paths import atomic_path, atomic_write, remove_stale_temporaries
 from mvgtutor.simulate.dataset import check_settings, estimated_peak_bytes
 from mvgtutor.train import runs
-from train_helpers import tiny_profile, write_tiny_dataset
+from train_helpers import write_tiny_dataset
 
 
 def _with_manifest(folder):
@@ -159,71 +159,6 @@ def test_a_copied_dataset_keeps_its_fingerprint(tmp_path):
     data = _with_manifest(write_tiny_dataset(tmp_path / "data"))
     copy = shutil.copytree(data, tmp_path / "copy", copy_function=shutil.copy)  # new mtimes, same content
     assert runs.dataset_fingerprint(copy) == runs.dataset_fingerprint(data)
-
-
-# -------------------------------------------------------------------------------------- runs on disk
-@pytest.fixture()
-def setting(tmp_path, monkeypatch):
-    monkeypatch.setenv("MVGTUTOR_RUNS_DIR", str(tmp_path / "runs"))
-    profile = tiny_profile()
-    import dataclasses
-
-    profile = dataclasses.replace(profile, train=dataclasses.replace(profile.train, epochs=1, batch_size=2),
-                                  model=dataclasses.replace(profile.model, decoder_channels=2))
-    return profile, write_tiny_dataset(tmp_path / "data")
-
-
-def _train(run_dir, data, profile, **train_changes):
-    import dataclasses
-
-    return runs.train_run(run_dir, data, model_name="voxresnet", model_config=profile.model,
-                          train_config=dataclasses.replace(profile.train, **train_changes),
-                          data_config=profile.data, progress=False)
-
-
-@pytest.mark.parametrize("changes, message", [(dict(epochs=0), "epochs"), (dict(epochs=-1), "epochs"),
-                                              (dict(batch_size=0), "batch size"), (dict(lr=float("nan")), "learning"),
-                                              (dict(seed=-1), "seed")])
-def test_nonsense_training_settings_are_refused_before_anything_is_written(setting, tmp_path, changes, message):
-    profile, data = setting
-    with pytest.raises(ConfigError, match=message):
-        _train(tmp_path / "run", data, profile, **changes)
-    assert not (tmp_path / "run").exists()
-
-
-def test_a_failed_run_can_be_retried_with_corrected_settings(setting, tmp_path):
-    profile, data = setting
-    with pytest.raises(ConfigError, match="larger than the training set"):
-        _train(tmp_path / "run", data, profile, batch_size=50)
-    assert _train(tmp_path / "run", data, profile).finished  # same folder, corrected batch size
-
-
-def test_run_files_that_are_truncated_or_mixed_are_one_line_errors(setting, tmp_path):
-    profile, data = setting
-    run = _train(tmp_path / "run", data, profile).directory
-    history = (run / "history.json").read_text()
-    (run / "history.json").write_text(history[: len(history) // 2])
-    with pytest.raises(DataError, match="history.json.*not valid JSON"):
-        runs.load_run(run)
-    (run / "history.json").write_text(history)
-    description = json.loads((run / "run.json").read_text())
-    (run / "run.json").write_text(json.dumps({**description, "model_name": "unet3d"}))
-    with pytest.raises(DataError, match="do not fit"):
-        runs.load_run(run)
-    (run / "run.json").write_text(json.dumps(description)[:40])
-    with pytest.raises(DataError, match="run.json.*not valid JSON"):
-        runs.load_run(run)
-
-
-def test_stale_checkpoint_temporaries_are_removed_on_start(setting, tmp_path):
-    profile, data = setting
-    run = _train(tmp_path / "run", data, profile).directory
-    stale = run / ".checkpoint.pt.abc123.tmp"  # what a SIGKILL during torch.save leaves
-    stale.write_bytes(b"half a checkpoint")
-    other = run / "notes.txt"
-    other.write_text("mine")
-    _train(tmp_path / "run", data, profile)
-    assert not stale.exists() and other.read_text() == "mine"
 
 
 def test_remove_stale_temporaries_touches_only_its_names(tmp_path):

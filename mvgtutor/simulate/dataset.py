@@ -60,7 +60,8 @@ def check_settings(n_tomograms: int, size: int, seed: int, snr: float | None, vo
     if n_tomograms < 1:
         raise ConfigError(f"n_tomograms={n_tomograms}: ask for at least one tomogram")
     if size < MIN_SIZE or size % 2:
-        raise ConfigError(f"size {size}: the simulator needs an even size >= {MIN_SIZE} (e.g. {max(MIN_SIZE, size + size % 2)})")
+        suggestion = max(MIN_SIZE, size + size % 2)
+        raise ConfigError(f"size {size}: the simulator needs an even size >= {MIN_SIZE} (e.g. {suggestion})")
     if seed < 0:
         raise ConfigError(f"seed {seed}: use a whole number >= 0")
     if snr is not None and not (math.isfinite(snr) and snr > 0):

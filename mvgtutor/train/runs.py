@@ -136,10 +136,24 @@ def _has_started(run_dir: Path) -> bool:
     return (run_dir / CHECKPOINT_FILE).is_file() or (run_dir / WEIGHTS_FILE).is_file()
 
 
-def load_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
-    """The run in ``run_dir`` with its model rebuilt and loaded (final weights, else the latest checkpoint)."""
+def _load_weights(model: nn.Module, path: Path, from_checkpoint: bool) -> None:
+    """Load the state dict at ``path`` (a checkpoint's ``"model"`` entry when ``from_checkpoint``) into
+    ``model``; weights of another architecture or size are a one-line ``DataError``."""
     from mvgtutor.train.checkpoint import load_checkpoint
 
+    state = load_checkpoint(path)
+    if from_checkpoint:
+        state = state.get("model") if isinstance(state, dict) else None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: the weights do not fit the model that {RUN_FILE} describes ({first}); the "
+                        f"files of two runs were mixed: delete the run folder and train again") from None
+
+
+def load_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
+    """The run in ``run_dir`` with its model rebuilt and loaded (final weights, else the latest checkpoint)."""
     run_dir = Path(run_dir)
     description = _read_description(run_dir)
     try:
@@ -153,16 +167,9 @@ def load_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu") -> 
         raise DataError(f"{run_dir / RUN_FILE}: settings that cannot build a model ({error}); pass a run folder "
                         f"written by this version of mvgtutor") from None
     if (run_dir / WEIGHTS_FILE).is_file():
-        weights_path, state = run_dir / WEIGHTS_FILE, load_checkpoint(run_dir / WEIGHTS_FILE)
+        _load_weights(model, run_dir / WEIGHTS_FILE, from_checkpoint=False)
     else:
-        weights_path, checkpoint = run_dir / CHECKPOINT_FILE, load_checkpoint(run_dir / CHECKPOINT_FILE)
-        state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{weights_path}: the weights do not fit the model that {RUN_FILE} describes ({first}); "
-                        f"the files of two runs were mixed: delete the run folder and train again") from None
+        _load_weights(model, run_dir / CHECKPOINT_FILE, from_checkpoint=True)
     history = _read_json(run_dir / HISTORY_FILE, "the history") if (run_dir / HISTORY_FILE).is_file() else []
     if not isinstance(history, list):
         raise DataError(f"{run_dir / HISTORY_FILE}: expected a list of epochs; delete the run folder and train "
@@ -205,6 +212,8 @@ def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_
     if not done:
         torch.manual_seed(train_config.seed)
         model = build_model(model_name, model_config)
+        if (run_dir / CHECKPOINT_FILE).is_file():  # resuming: the checkpoint must belong to this model
+            _load_weights(model, run_dir / CHECKPOINT_FILE, from_checkpoint=True)
         train_set, test_set = load_patch_datasets(data_dir, data_config)
         augment = augment_patches if train_config.augment else None
         train_model(model, train_set, train_config, run_dir=run_dir, device=device, augment=augment,
