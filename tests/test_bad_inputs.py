@@ -118,6 +118,7 @@ SIMULATE = [
     ("snr -1", ["--snr", "-1"], "--snr"), ("snr nan", ["--snr", "nan"], "--snr"),
     ("snr inf", ["--snr", "inf"], "--snr"), ("no tomograms", ["--n-tomograms", "0"], "--n-tomograms"),
     ("size not a number", ["--size", "abc"], "--size"),
+    ("no disk space", ["--n-tomograms", "100000000", "--size", "32"], "on disk"),
 ]
 
 
@@ -413,6 +414,16 @@ def test_score_refuses_bad_values(world, tmp_path):
     (tmp_path / "cut.mrc").write_bytes(packed[: len(packed) // 2])
     assert_clear_error(*run_cli("score", "--pred", tmp_path / "cut.mrc", "--truth", truth), "cut.mrc")
     assert checksums(truth) == before
+
+
+BENCH = [("steps 0", ["--steps", "0"], "--steps"), ("batch 0", ["--batch-size", "0"], "--batch-size"),
+         ("inference size 0", ["--inference-size", "0"], "--inference-size"),
+         ("warmup -1", ["--warmup", "-1"], "--warmup"), ("device foo", ["--device", "foo"], "--device")]
+
+
+@pytest.mark.parametrize("name, options, culprit", BENCH, ids=_ids(BENCH))
+def test_bench_refuses_bad_values(name, options, culprit):
+    assert_clear_error(*run_cli("bench", "--profiles", "test", "--no-flops", *options), culprit)
 
 
 def test_os_errors_are_one_line(monkeypatch):

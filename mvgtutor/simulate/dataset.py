@@ -29,6 +29,9 @@ MIN_SIZE = 32  # the smallest tomogram the scene packer accepts
 # voxel at 128^3. The estimate below is deliberately generous (a refusal must never be wrong by much).
 PEAK_BYTES_PER_VOXEL = 100
 BASE_BYTES = 400 * 2**20
+# Bytes on disk per voxel of a tomogram: reconstruction (float32) + class mask (int8) + occupancy (int16 for up to
+# 32767 instances) + grand model (float32); the 1 KiB headers and the particle list are noise beside them.
+DISK_BYTES_PER_VOXEL = 4 + 1 + 2 + 4
 
 
 def tomogram_seed(seed: int, index: int) -> int:
@@ -75,6 +78,20 @@ def check_settings(n_tomograms: int, size: int, seed: int, snr: float | None, vo
                           f"{free / 2**30:.1f} GiB is free; choose a smaller size")
 
 
+def check_disk_space(out: Path, n_tomograms: int, size: int) -> None:
+    """Raise ``ConfigError`` when the file system that will hold ``out`` has too little free space for
+    ``n_tomograms`` tomograms of ``size^3`` (built beside ``out``, so counted once more while an old one stays)."""
+    need = n_tomograms * DISK_BYTES_PER_VOXEL * size ** 3
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(existing).free
+        if need > free:
+            raise ConfigError(f"{n_tomograms} tomograms of {size}^3 need about {need / 2**30:.1f} GiB on disk, "
+                              f"{free / 2**30:.1f} GiB is free under {existing}; ask for fewer or smaller ones")
+
+
 def manifest_settings(n_tomograms: int, size: int, seed: int, snr: float | None, voxel_size_nm: float,
                       config: SimulationConfig, extra_manifest: dict | None = None) -> dict:
     """The part of ``dataset.json`` that the request sets (everything but the per-tomogram results)."""
@@ -112,6 +129,7 @@ def simulate_dataset(out: str | os.PathLike, n_tomograms: int, size: int, seed: 
     config = config or SimulationConfig()
     check_settings(n_tomograms, size, seed, snr, voxel_size_nm, config.imaging.oversample)
     out = Path(out)
+    check_disk_space(out, n_tomograms, size)
     settings = manifest_settings(n_tomograms, size, seed, snr, voxel_size_nm, config, extra_manifest)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
