@@ -36,7 +36,12 @@ def runs_root() -> Path:
 
 
 def _umask() -> int:
-    umask = os.umask(0o022)  # reading the umask means setting it; put it back at once
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    umask = os.umask(0o022)  # elsewhere reading the umask means setting it: put it back at once
     os.umask(umask)
     return umask
 

@@ -465,6 +465,15 @@ def test_score_reads_compressed_files(world, tmp_path, name):
     assert status == 0 and scores["mean_dice"] == 1.0
 
 
+def test_info_and_evaluate_read_a_gzip_compressed_tomogram(world, tmp_path):
+    data = _copy(world, tmp_path, "data")
+    path = data / "model_2" / "reconstruction.mrc"
+    path.write_bytes(gzip.compress(path.read_bytes()))  # gzip content under the usual name
+    assert run_cli("info", data) == (0, "")
+    status, err = _evaluate(world, "--out", tmp_path / "p.mrc", data=data)
+    assert status == 0 and err == "", err
+
+
 def test_score_honours_the_axis_order_of_the_header(world, tmp_path):
     pred = write_labels(tmp_path / "xyz.mrc", _truth_labels(world), order=(3, 2, 1))
     status, err, scores = _score(pred, world["truth"])
