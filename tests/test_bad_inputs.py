@@ -435,6 +435,15 @@ def test_os_errors_are_one_line(monkeypatch):
     assert_clear_error(*run_cli("info", "x"), "/data/.shrec-sim-cpu.lock")
 
 
+def test_a_closed_pipe_is_not_reported_as_a_file_error(monkeypatch):
+    import mvgtutor.cli.info as info
+
+    def reader_went_away(args):
+        raise BrokenPipeError(32, "Broken pipe")  # `python -m mvgtutor info DIR | head -2`
+    monkeypatch.setattr(info, "run", reader_went_away)
+    assert run_cli("info", "x") == (1, "")
+
+
 # --------------------------------------------------------------------- valid inputs that used to fail
 def _score(pred, truth) -> tuple[int, str, dict | None]:
     out, err = io.StringIO(), io.StringIO()

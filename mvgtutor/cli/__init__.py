@@ -8,7 +8,9 @@ A thin layer over the library. Each command lives in its own module ``mvgtutor.c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from mvgtutor.errors import MvgtutorError
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     except MvgtutorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of our output went away (`... | head`): nothing left to say
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as error:  # the file system said no (permissions, a full disk, a file where a folder goes)
         print(f"error: {os_error_text(error)}", file=sys.stderr)
         return 1
@@ -68,6 +74,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def os_error_text(error: OSError) -> str:
     """One line for an ``OSError``: the file, what the system said, and what to do."""
-    where = error.filename if error.filename is not None else "a file"
     reason = error.strerror or str(error)
-    return f"{where}: {reason}; check the path, its permissions and the free disk space"
+    where = f"{error.filename}: " if error.filename is not None else ""
+    return f"{where}{reason}; check the path, its permissions and the free disk space"
