@@ -552,6 +552,9 @@ def read_copick_picks(path: str | os.PathLike, voxel_size_nm: float) -> list[Par
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise DataError(f"{path}: point {index} is malformed ({error!r}); each point needs "
                             f"location.x/y/z (Angstrom) and an optional 4x4 transformation_") from None
+        if not all(math.isfinite(v) for v in (x, y, z, phi, theta, psi)):
+            raise DataError(f"{path}: point {index} has a location or rotation that is not a finite number "
+                            f"(nan / inf); fix or drop that point")
         particles.append(Particle(name, x, y, z, float(phi), float(theta), float(psi)))
     return particles
 
