@@ -6,9 +6,9 @@
 Safe under concurrency (pytest-xdist runs two workers): a builder holds a lock file beside the target (the
 others wait for it, then find the dataset complete), builds in a private temporary folder beside the target
 and renames it into place in one step (``simulate_dataset``), so a reader never sees a half-written dataset; if
-the target appeared meanwhile (no lock on this system), the identical late copy takes its place. A folder is *complete* when its
-``dataset.json`` (written last) matches the profile's settings and the simulator's version and every
-``model_N`` holds its files, unchanged since they were written (``mvgtutor.data.integrity``). A stale or broken
+the target appeared meanwhile (no lock on this system), the identical late copy takes its place. A folder is
+*complete* when its ``dataset.json`` (written last) matches the profile's settings and the simulator's version and
+every ``model_N`` holds its files, unchanged since they were written (``mvgtutor.data.integrity``). A stale or broken
 folder is never used: it is deleted and rebuilt (with a warning), but only when it holds nothing but files the
 course writes; a folder with anything else in it (a user's notes, another dataset) is left alone and reported.
 """
