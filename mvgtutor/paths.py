@@ -35,6 +35,41 @@ def runs_root() -> Path:
     return _default_dir("MVGTUTOR_RUNS_DIR", "runs")
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    umask = os.umask(0o022)  # elsewhere reading the umask means setting it: put it back at once
+    os.umask(umask)
+    return umask
+
+
+def file_mode() -> int:
+    """The permission bits ``open()`` would give a new file: ``0o666`` less the process's umask."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """The permission bits ``mkdir`` would give a new folder: ``0o777`` less the process's umask."""
+    return 0o777 & ~_umask()
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, names) -> list[Path]:
+    """Delete the temporary files ``atomic_write`` / ``atomic_path`` left in ``folder`` for ``names`` when a
+    process was killed mid-write (``.NAME.*.tmp``); returns what was removed. Call it only while no other
+    process writes those files (e.g. under ``exclusive_lock``)."""
+    folder = Path(folder)
+    removed = []
+    for name in names:
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     """Open a temporary file beside ``path``; on success rename it over ``path`` (never a half-written file).
@@ -46,6 +81,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, file_mode())  # mkstemp makes the file private; the renamed file follows the umask
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -70,6 +106,7 @@ def atomic_path(path: str | os.PathLike):
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
         try:
+            os.chmod(tmp, file_mode())
             yield Path(tmp)
             os.replace(tmp, target)
         except BaseException:

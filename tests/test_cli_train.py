@@ -41,8 +41,9 @@ def test_errors_are_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("command, options", [
     ("train", ["--data", "--out", "--model", "--decoder", "--profile", "--epochs", "--batch-size", "--lr",
                "--no-vsl", "--precision", "--compile", "--seed", "--device", "--quiet"]),
-    ("evaluate", ["--run", "--data", "--tomogram", "--out", "--overlap", "--window", "--batch-size", "--device",
-                  "--json"]),
+    ("evaluate", ["--run", "--data", "--tomogram", "--out", "--overwrite", "--overlap", "--window", "--batch-size",
+                  "--device", "--json"]),
+    ("simulate", ["--out", "--overwrite", "--n-tomograms", "--size", "--seed", "--snr", "--voxel-size", "--default"]),
     ("score", ["--pred", "--truth", "--json", "--num-classes"]),
     ("bench", ["--profiles", "--model", "--decoder", "--batch-size", "--steps", "--inference-size",
                "--precision", "--device", "--json"]),

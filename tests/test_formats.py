@@ -266,6 +266,8 @@ def test_copick_round_trip_angstrom_voxels_angstrom(tmp_path):
     (json.dumps({"points": []}), "not a copick picks file"),
     (json.dumps({"pickable_object_name": "a", "unit": "nm", "points": []}), "unit 'nm'"),
     (json.dumps({"pickable_object_name": "a", "points": [{"location": {"x": 1}}]}), "point 0 is malformed"),
+    ('{"pickable_object_name": "a", "points": [{"location": {"x": NaN, "y": 1, "z": 1}}]}', "point 0 has a"),
+    ('{"pickable_object_name": "a", "points": [{"location": {"x": 1, "y": Infinity, "z": 1}}]}', "point 0 has a"),
 ])
 def test_bad_copick_files(tmp_path, content, message):
     path = tmp_path / "bad.json"

@@ -1,6 +1,7 @@
 """The run cache: train once, reuse afterwards; a run folder never mixes settings."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -59,3 +60,55 @@ def test_missing_folders(tmp_path):
         load_run(tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         dataset_fingerprint(tmp_path / "nowhere")
+
+
+# ------------------------------------------------------------- issue 11: bad settings and damaged run files
+def _train(run_dir, data, profile, **train_changes):
+    return runs.train_run(run_dir, data, model_name="voxresnet", model_config=profile.model,
+                          train_config=dataclasses.replace(profile.train, **train_changes),
+                          data_config=profile.data, progress=False)
+
+
+@pytest.mark.parametrize("changes, message", [(dict(epochs=0), "epochs"), (dict(epochs=-1), "epochs"),
+                                              (dict(batch_size=0), "batch size"), (dict(lr=float("nan")), "learning"),
+                                              (dict(seed=-1), "seed")])
+def test_nonsense_training_settings_are_refused_before_anything_is_written(setting, tmp_path, changes, message):
+    profile, data = setting
+    with pytest.raises(ConfigError, match=message):
+        _train(tmp_path / "run", data, profile, **changes)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_run_can_be_retried_with_corrected_settings(setting, tmp_path):
+    profile, data = setting
+    with pytest.raises(ConfigError, match="larger than the training set"):
+        _train(tmp_path / "run", data, profile, batch_size=50)
+    assert _train(tmp_path / "run", data, profile).finished  # same folder, corrected batch size
+
+
+def test_run_files_that_are_truncated_or_mixed_are_one_line_errors(setting, tmp_path):
+    profile, data = setting
+    run = _train(tmp_path / "run", data, profile).directory
+    history = (run / "history.json").read_text()
+    (run / "history.json").write_text(history[: len(history) // 2])
+    with pytest.raises(DataError, match="history.json.*not valid JSON"):
+        runs.load_run(run)
+    (run / "history.json").write_text(history)
+    description = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**description, "model_name": "unet3d"}))
+    with pytest.raises(DataError, match="do not fit"):
+        runs.load_run(run)
+    (run / "run.json").write_text(json.dumps(description)[:40])
+    with pytest.raises(DataError, match="run.json.*not valid JSON"):
+        runs.load_run(run)
+
+
+def test_stale_checkpoint_temporaries_are_removed_on_start(setting, tmp_path):
+    profile, data = setting
+    run = _train(tmp_path / "run", data, profile).directory
+    stale = run / ".checkpoint.pt.abc123.tmp"  # what a SIGKILL during torch.save leaves
+    stale.write_bytes(b"half a checkpoint")
+    other = run / "notes.txt"
+    other.write_text("mine")
+    _train(tmp_path / "run", data, profile)
+    assert not stale.exists() and other.read_text() == "mine"

@@ -8,7 +8,9 @@ A thin layer over the library. Each command lives in its own module ``mvgtutor.c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from mvgtutor.errors import MvgtutorError
@@ -24,9 +26,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line that points to ``--help`` (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per command."""
-    parser = argparse.ArgumentParser(prog="python -m mvgtutor", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="python -m mvgtutor", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
         subparsers.add_parser(name, help=help_text, description=help_text, add_help=False)
@@ -42,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = argv[0]
     module = importlib.import_module(f"mvgtutor.cli.{name}")
-    sub = argparse.ArgumentParser(prog=f"python -m mvgtutor {name}", description=COMMANDS[name])
+    sub = _Parser(prog=f"python -m mvgtutor {name}", description=COMMANDS[name])
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
     try:
@@ -50,3 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     except MvgtutorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of our output went away (`... | head`): nothing left to say
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:  # the file system said no (permissions, a full disk, a file where a folder goes)
+        print(f"error: {os_error_text(error)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"error: out of memory in `{name}`; use smaller sizes or a machine with more memory",
+              file=sys.stderr)
+        return 1
+
+
+def os_error_text(error: OSError) -> str:
+    """One line for an ``OSError``: the file, what the system said, and what to do."""
+    reason = error.strerror or str(error)
+    where = f"{error.filename}: " if error.filename is not None else ""
+    return f"{where}{reason}; check the path, its permissions and the free disk space"

@@ -43,12 +43,18 @@ def run(args: argparse.Namespace) -> int:
     """Measure every requested profile and print one line (or JSON object) each."""
     import torch
 
+    from mvgtutor.cli import checks
     from mvgtutor.config import make_profile
     from mvgtutor.train import benchmark
     from mvgtutor.train.engine import default_loss
     from mvgtutor.train.models import build_model
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    for option, value in (("--batch-size", args.batch_size), ("--max-cpu-batch", args.max_cpu_batch),
+                          ("--steps", args.steps), ("--inference-size", args.inference_size),
+                          ("--inference-batch", args.inference_batch)):
+        checks.positive_int(option, value)
+    checks.non_negative_int("--warmup", args.warmup)
+    device = checks.torch_device("--device", args.device)
     info = f"torch {torch.__version__}"
     if device.type == "cuda":
         info += f", cuDNN {torch.backends.cudnn.version()}, {torch.cuda.get_device_name(device)}"

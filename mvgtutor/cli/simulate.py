@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"physical effects to switch off: {', '.join(EFFECTS)}")
     parser.add_argument("--oversample", type=int, default=1, choices=(1, 2),
                         help="2: simulate at half the voxel size and Fourier-crop (8x memory)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out when it holds anything but this very dataset (default: refuse)")
     parser.add_argument("--default", action="store_true",
                         help="make the active profile's default dataset (MVGTUTOR_PROFILE) and print its folder")
 
@@ -39,12 +41,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise ConfigError("give --out DIR (where to write the dataset) or --default (the profile's dataset)")
+    from mvgtutor.cli import checks
     from mvgtutor.simulate import MANIFEST, SimulationConfig, simulate_dataset
+    from mvgtutor.simulate.dataset import check_settings
+
+    checks.positive_int("--n-tomograms", args.n_tomograms)
+    checks.non_negative_int("--seed", args.seed)
+    checks.positive_float("--snr", args.snr)
+    checks.positive_float("--voxel-size", args.voxel_size)
+    check_settings(args.n_tomograms, args.size, args.seed, args.snr, args.voxel_size, args.oversample)
+    checks.writable_folder("--out", args.out)
 
     config = SimulationConfig().without(*args.disable)
     config = dataclasses.replace(config, imaging=dataclasses.replace(config.imaging, oversample=args.oversample))
     out = simulate_dataset(args.out, n_tomograms=args.n_tomograms, size=args.size, seed=args.seed, snr=args.snr,
-                           voxel_size_nm=args.voxel_size, config=config, progress=True)
+                           voxel_size_nm=args.voxel_size, config=config, progress=True, overwrite=args.overwrite)
     manifest = json.loads((out / MANIFEST).read_text())
     for record in manifest["tomograms"]:
         print(f"{out / record['name']}: dose {record['total_dose_e_per_a2']:.1f} e/A^2, "

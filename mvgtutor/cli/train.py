@@ -41,9 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) the run and print where it is."""
+    from pathlib import Path
+
+    from mvgtutor.cli import checks
     from mvgtutor.train.distributed import init_from_environment
     from mvgtutor.train.runs import train_run
 
+    checks.positive_int("--epochs", args.epochs)
+    checks.positive_int("--batch-size", args.batch_size)
+    checks.positive_float("--lr", args.lr)
+    checks.non_negative_int("--seed", args.seed)
+    if args.device is not None:
+        checks.torch_device("--device", args.device)
+    checks.writable_folder("--out", Path(args.out))
     group = init_from_environment()
     profile = get_profile(args.profile)
     model_config = profile.model

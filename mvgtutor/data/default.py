@@ -5,11 +5,12 @@
 
 Safe under concurrency (pytest-xdist runs two workers): a builder holds a lock file beside the target (the
 others wait for it, then find the dataset complete), builds in a private temporary folder beside the target
-and renames it into place in one step, so a reader never sees a half-written dataset; if the target appeared
-meanwhile (no lock on this system), the late copy is thrown away. A folder is *complete* when its
-``dataset.json`` (written last) matches the profile's settings and the simulator's version and every
-``model_N`` holds its files. A stale or broken folder is never used: it is moved aside and rebuilt (with a
-warning).
+and renames it into place in one step (``simulate_dataset``), so a reader never sees a half-written dataset; if
+the target appeared meanwhile (no lock on this system), the identical late copy takes its place. A folder is
+*complete* when its ``dataset.json`` (written last) matches the profile's settings and the simulator's version and
+every ``model_N`` holds its files, unchanged since they were written (``mvgtutor.data.integrity``). A stale or broken
+folder is never used: it is deleted and rebuilt (with a warning), but only when it holds nothing but files the
+course writes; a folder with anything else in it (a user's notes, another dataset) is left alone and reported.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
 from pathlib import Path
 
 from mvgtutor.config import DataConfig, Profile, get_profile
+from mvgtutor.data.integrity import FILES_KEY, verify_dataset
 from mvgtutor.errors import DataError
 from mvgtutor.paths import data_root, exclusive_lock
 
@@ -51,6 +54,11 @@ def default_dataset(profile: Profile | str | None = None, progress: bool = False
             problem = dataset_problem(target, profile.data)
             if problem is None:
                 return target
+            foreign = foreign_files(target)
+            if foreign:
+                shown = ", ".join(str(p) for p in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+                raise DataError(f"{target}: {problem}, and it holds files mvgtutor did not write ({shown}); move "
+                                f"them (or the whole folder) elsewhere, then run again")
             warnings.warn(f"{target}: {problem}; rebuilding the default dataset", stacklevel=2)
             _move_aside(target)
         _build(target, profile, progress)
@@ -86,29 +94,40 @@ def dataset_problem(folder: Path, data: DataConfig) -> str | None:
         missing = [name for name in SHREC_FILES if not (folder / f"model_{index}" / name).is_file()]
         if missing:
             return f"model_{index} lacks {', '.join(missing)}"
+    if not manifest.get(FILES_KEY):
+        return f"{MANIFEST} records no file checksums (made by an older mvgtutor)"
+    try:
+        verify_dataset(folder)
+    except DataError as error:
+        return str(error).split(": ", 1)[-1]
     return None
+
+
+def foreign_files(folder: Path) -> list[Path]:
+    """Files (and links) under ``folder`` that the course does not write into a default dataset, relative to it:
+    anything but ``dataset.json``, ``model_N/<SHREC file>`` and the temporaries of an interrupted write."""
+    from mvgtutor.simulate import MANIFEST
+
+    foreign = []
+    for root, folders, files in os.walk(folder):
+        here = Path(root).relative_to(folder)
+        for name in files + [d for d in folders if (Path(root) / d).is_symlink()]:
+            parts = (here / name).parts
+            ours = (parts == (MANIFEST,) or (name.startswith(".") and name.endswith(".tmp"))
+                    or (len(parts) == 2 and re.fullmatch(r"model_\d+", parts[0]) and name in SHREC_FILES))
+            if not ours or (Path(root) / name).is_symlink():
+                foreign.append(here / name)
+    return sorted(foreign)
 
 
 def _build(target: Path, profile: Profile, progress: bool) -> None:
     """Simulate into a temporary folder beside ``target`` and rename it into place (atomic)."""
     from mvgtutor.simulate import simulate_dataset
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building."))
-    scratch.chmod(0o755)  # mkdtemp makes it private; the dataset is not
-    try:
-        data = profile.data
-        simulate_dataset(scratch, n_tomograms=data.n_tomograms, size=data.tomogram_size, seed=data.seed,
-                         snr=data.snr, voxel_size_nm=data.voxel_size_nm, progress=progress,
-                         extra_manifest={"profile": profile.name})
-        try:
-            os.rename(scratch, target)
-        except OSError:
-            if not target.exists():
-                raise
-            # another process finished first: its copy is as good as ours
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    data = profile.data  # simulate_dataset builds beside target and renames into place (atomic)
+    simulate_dataset(target, n_tomograms=data.n_tomograms, size=data.tomogram_size, seed=data.seed,
+                     snr=data.snr, voxel_size_nm=data.voxel_size_nm, progress=progress,
+                     extra_manifest={"profile": profile.name})
 
 
 def _move_aside(target: Path) -> None:

@@ -17,6 +17,9 @@ The SHREC 2021 layout of one tomogram (``model_N/``)::
     grandmodel.mrc          the noise-free density                            optional (None when absent)
 
 Large MRC files (``MMAP_MIN_BYTES`` and up) are memory-mapped read-only: nothing is read until it is used.
+gzip- and bzip2-compressed MRC files (whatever their name) are read whole into memory. A header whose axis
+order (MAPC, MAPR, MAPS) is not the standard 1, 2, 3 is honoured: the volume comes back as ``[z, y, x]``.
+Density maps must hold finite numbers: NaN or inf voxels are refused on write and on read.
 """
 
 from __future__ import annotations
@@ -34,11 +37,14 @@ import mrcfile.utils
 import numpy as np
 
 from mvgtutor.data.classes import NUM_CLASSES, class_by_name
+from mvgtutor.data.integrity import verify_tomogram
 from mvgtutor.errors import DataError
 from mvgtutor.paths import atomic_path, atomic_write
 
 ANGSTROM_PER_NM = 10.0
 MMAP_MIN_BYTES = 64 * 2**20  # MRC files this large or larger are memory-mapped instead of read
+FINITE_CHECK_VOXELS = 1 << 22  # voxels per chunk of the NaN / inf check (bounds its temporary memory)
+_COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2"}
 VOXEL_SIZE_RTOL = 1e-3  # relative tolerance of the voxel-size check (headers store float32 Angstrom)
 
 RECONSTRUCTION = "reconstruction.mrc"
@@ -70,6 +76,7 @@ def write_mrc(path: str | os.PathLike, array, voxel_size_nm: float) -> Path:
             f"convert to float32, int16 or int8 first"
         ) from None
     _check_voxel_size_value(voxel_size_nm, path)
+    check_finite(volume, path, "refusing to write it; find where the NaN / inf came from")
     with atomic_path(path) as tmp:
         with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(np.ascontiguousarray(volume))
@@ -88,16 +95,26 @@ class MrcInfo:
 
 def read_mrc_info(path: str | os.PathLike) -> MrcInfo:
     """Shape, dtype and voxel size of the MRC file at ``path``, from its header alone."""
-    header, _ = _read_header(Path(path))
-    return MrcInfo(shape=tuple(int(n) for n in mrcfile.utils.data_shape_from_header(header)),
-                   dtype=mrcfile.utils.data_dtype_from_header(header),
-                   voxel_size_nm=_header_voxel_size_nm(header, Path(path)))
+    path = Path(path)
+    header, _ = _read_header(path)
+    shape = tuple(int(n) for n in mrcfile.utils.data_shape_from_header(header))
+    order = _axis_order(header, path)
+    if len(shape) == 3 and order is not None:
+        shape = tuple(shape[axis] for axis in order)
+    return MrcInfo(shape=shape, dtype=mrcfile.utils.data_dtype_from_header(header),
+                   voxel_size_nm=_header_voxel_size_nm(header, path))
 
 
 def mrc_voxel_size_nm(path: str | os.PathLike) -> float:
     """The (isotropic) voxel size in nm stored in the header of the MRC file at ``path``."""
     header, _ = _read_header(Path(path))
     return _header_voxel_size_nm(header, Path(path))
+
+
+def mrc_voxel_size_nm_or_none(path: str | os.PathLike) -> float | None:
+    """Like ``mrc_voxel_size_nm``, but None when the header holds none (cell size 0, as many tools write)."""
+    header, _ = _read_header(Path(path))
+    return _header_voxel_size_nm(header, Path(path), required=False)
 
 
 def read_mrc(path: str | os.PathLike, expected_voxel_size_nm: float | None = None,
@@ -107,6 +124,8 @@ def read_mrc(path: str | os.PathLike, expected_voxel_size_nm: float | None = Non
     With ``expected_voxel_size_nm`` the header's voxel size must match it (else ``DataError``; never a
     resample). ``mmap=None`` memory-maps files of ``MMAP_MIN_BYTES`` or more (a read-only ``np.memmap``);
     ``True`` / ``False`` force it. Truncated files, non-3D data and unreadable headers raise ``DataError``.
+    Compressed files (gzip, bzip2) are decompressed into memory; a non-standard axis order is re-ordered to
+    ``[z, y, x]`` (read whole into memory).
     """
     path = Path(path)
     header, data_offset = _read_header(path)
@@ -116,6 +135,35 @@ def read_mrc(path: str | os.PathLike, expected_voxel_size_nm: float | None = Non
     shape = mrcfile.utils.data_shape_from_header(header)
     if len(shape) != 3:
         raise DataError(f"{path}: expected a 3D volume, the header describes shape {shape}")
+    order = _axis_order(header, path)
+    if compression(path) is not None:
+        volume = _read_compressed(path)
+    else:
+        volume = _map_data(path, header, data_offset, dtype, shape, mmap)
+    return volume if order is None else np.ascontiguousarray(volume.transpose(order))
+
+
+def compression(path: str | os.PathLike) -> str | None:
+    """``"gzip"`` or ``"bzip2"`` when the file at ``path`` is compressed (from its first bytes), else None."""
+    with open(path, "rb") as handle:
+        start = handle.read(3)
+    return next((name for magic, name in _COMPRESSION_MAGIC.items() if start.startswith(magic)), None)
+
+
+def _read_compressed(path: Path) -> np.ndarray:
+    """The whole data block of a gzip / bzip2 MRC file, decompressed into memory (file axis order)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # mrcfile warns about a data block of the wrong size
+            with mrcfile.open(path, mode="r", permissive=False) as mrc:
+                return np.array(mrc.data)
+    except (ValueError, OSError, EOFError, RuntimeWarning) as error:
+        raise DataError(f"{path}: compressed MRC file that cannot be read whole ({error}); re-copy it, or "
+                        f"decompress it (gunzip / bunzip2) and check the result") from None
+
+
+def _map_data(path: Path, header, data_offset: int, dtype, shape, mmap: bool | None) -> np.ndarray:
+    """The data block of an uncompressed MRC file: a read-only memory map, or an in-memory copy."""
     expected_bytes = data_offset + int(np.prod(shape)) * dtype.itemsize
     actual_bytes = path.stat().st_size
     if actual_bytes < expected_bytes:
@@ -126,6 +174,19 @@ def read_mrc(path: str | os.PathLike, expected_voxel_size_nm: float | None = Non
     volume = np.memmap(path, dtype=dtype, mode="r", offset=data_offset, shape=shape)
     use_mmap = actual_bytes >= MMAP_MIN_BYTES if mmap is None else mmap
     return volume if use_mmap else np.array(volume)
+
+
+def _axis_order(header, path: Path) -> tuple[int, int, int] | None:
+    """The transpose that turns the file's (section, row, column) array into ``[z, y, x]``, or None when the
+    header's MAPC, MAPR, MAPS are the standard 1, 2, 3 (column = x, row = y, section = z)."""
+    mapc, mapr, maps = int(header.mapc), int(header.mapr), int(header.maps)
+    if (mapc, mapr, maps) == (1, 2, 3):
+        return None
+    if sorted((mapc, mapr, maps)) != [1, 2, 3]:
+        raise DataError(f"{path}: axis order MAPC, MAPR, MAPS = {mapc}, {mapr}, {maps} in the header is not a "
+                        f"permutation of 1, 2, 3; fix the header (e.g. with mrcfile) or re-export the volume")
+    file_axes = (maps, mapr, mapc)  # the physical axis (1 = x, 2 = y, 3 = z) of each array axis
+    return tuple(file_axes.index(axis) for axis in (3, 2, 1))
 
 
 def check_voxel_size(path: str | os.PathLike, expected_voxel_size_nm: float, header=None) -> float:
@@ -150,16 +211,25 @@ def _read_header(path: Path):
     try:
         with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
             header = mrc.header.copy()
+    except PermissionError:
+        raise DataError(f"{path}: no permission to read it; check the file's permissions") from None
     except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{path}: not a readable MRC file ({error}); re-copy or regenerate it") from None
+        packed = compression(path)
+        what = f"{packed}-compressed MRC file that cannot be read" if packed else "not a readable MRC file"
+        raise DataError(f"{path}: {what} ({error}); re-copy or regenerate it") from None
     return header, 1024 + int(header.nsymbt)
 
 
-def _header_voxel_size_nm(header, path: Path) -> float:
+def _header_voxel_size_nm(header, path: Path, required: bool = True) -> float | None:
     mx, my, mz = (int(header.mx), int(header.my), int(header.mz))
     cella = header.cella
     sizes = [float(cella.x) / mx if mx else 0.0, float(cella.y) / my if my else 0.0,
              float(cella.z) / mz if mz else 0.0]
+    if not all(math.isfinite(s) for s in sizes):
+        raise DataError(f"{path}: the MRC header's cell size {sizes} A is not a number; set the voxel size "
+                        f"(mrcfile: mrc.voxel_size = A)")
+    if min(sizes) <= 0 and not required:
+        return None
     if min(sizes) <= 0:
         raise DataError(f"{path}: the MRC header holds no voxel size; set it (mrcfile: mrc.voxel_size = A)")
     if not all(math.isclose(s, sizes[0], rel_tol=VOXEL_SIZE_RTOL) for s in sizes):
@@ -167,6 +237,19 @@ def _header_voxel_size_nm(header, path: Path) -> float:
             f"{path}: anisotropic voxel size {sizes} A; mvgtutor expects cubic voxels, resample the volume first"
         )
     return sizes[0] / ANGSTROM_PER_NM
+
+
+def check_finite(volume: np.ndarray, path: str | os.PathLike, advice: str) -> None:
+    """Raise ``DataError`` naming ``path`` when the float volume ``(Z, Y, X)`` holds NaN or inf (checked in
+    chunks, so a memory map is not copied whole); integer volumes pass at once."""
+    if volume.dtype.kind not in "fc":
+        return
+    step = max(1, FINITE_CHECK_VOXELS // max(1, int(np.prod(volume.shape[1:]))))
+    for start in range(0, volume.shape[0], step):
+        chunk = np.asarray(volume[start:start + step])
+        if not np.isfinite(chunk).all():
+            bad = int(np.size(chunk) - np.count_nonzero(np.isfinite(chunk)))
+            raise DataError(f"{path}: holds NaN or inf voxels ({bad} or more); {advice}")
 
 
 def _check_voxel_size_value(voxel_size_nm: float, path: Path) -> None:
@@ -234,8 +317,13 @@ def read_particle_locations(path: str | os.PathLike) -> list[Particle]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found; {_MAKE_DATA_HINT} or check the path")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x}); "
+                        f"save the particle list as plain UTF-8 / ASCII text") from None
     particles = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
@@ -250,6 +338,9 @@ def read_particle_locations(path: str | os.PathLike) -> list[Particle]:
             values = [float(v) for v in fields[1:]]
         except ValueError:
             raise DataError(f"{where}: coordinates and angles must be numbers, got {line.strip()!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise DataError(f"{where}: coordinates and angles must be finite numbers (no nan / inf), got "
+                            f"{line.strip()!r}")
         particles.append(Particle(name, *values))
     return particles
 
@@ -322,6 +413,7 @@ def read_shrec_tomogram(folder: str | os.PathLike, expected_voxel_size_nm: float
     training does not need.
 
     Every MRC header must agree on the voxel size (and with ``expected_voxel_size_nm`` when given).
+    In a simulated dataset every file must still match the size and SHA-256 that ``dataset.json`` recorded.
     Raises ``DataError`` naming the file for: a missing required file, a truncated MRC, a wrong dtype
     (complex data, non-integer labels), labels outside 0-15, a shape mismatch, an unknown class name or a
     particle outside the volume.
@@ -329,6 +421,7 @@ def read_shrec_tomogram(folder: str | os.PathLike, expected_voxel_size_nm: float
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: tomogram folder not found; {_MAKE_DATA_HINT}")
+    verify_tomogram(folder)  # unchanged since simulated (when the dataset's manifest records its files)
     voxel_size_nm = mrc_voxel_size_nm(folder / RECONSTRUCTION)
     if expected_voxel_size_nm is not None:
         check_voxel_size(folder / RECONSTRUCTION, expected_voxel_size_nm)
@@ -370,6 +463,7 @@ def _read_image(path: Path, voxel_size_nm: float, mmap: bool | None,
     if volume.dtype.kind not in "fiu":
         raise DataError(f"{path}: wrong dtype {volume.dtype} for a density map; expected real values (float32)")
     _check_shape(path, volume.shape, shape)
+    check_finite(volume, path, "re-simulate or re-export the tomogram")
     return volume if volume.dtype == np.float32 else volume.astype(np.float32)
 
 
@@ -458,6 +552,9 @@ def read_copick_picks(path: str | os.PathLike, voxel_size_nm: float) -> list[Par
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise DataError(f"{path}: point {index} is malformed ({error!r}); each point needs "
                             f"location.x/y/z (Angstrom) and an optional 4x4 transformation_") from None
+        if not all(math.isfinite(v) for v in (x, y, z, phi, theta, psi)):
+            raise DataError(f"{path}: point {index} has a location or rotation that is not a finite number "
+                            f"(nan / inf); fix or drop that point")
         particles.append(Particle(name, x, y, z, float(phi), float(theta), float(psi)))
     return particles
 

@@ -24,8 +24,18 @@ from mvgtutor.errors import DataError
 _CHUNK_VOXELS = 1 << 24  # voxels per bincount call: bounds the int64 index buffer to 128 MiB
 
 
+# unsigned integer dtypes that torch cannot reduce (min/max): widened to the next signed dtype that holds them
+_WIDER = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64, np.dtype(np.uint64): np.int64}
+
+
 def _as_labels(volume, name: str) -> torch.Tensor:
-    tensor = torch.as_tensor(np.asarray(volume) if not isinstance(volume, torch.Tensor) else volume)
+    if not isinstance(volume, torch.Tensor):
+        volume = np.asarray(volume)
+        if volume.dtype in _WIDER:  # mrcfile stores uint8 as uint16 (mode 6): ordinary label files
+            if volume.dtype == np.uint64 and volume.size and volume.max() > np.iinfo(np.int64).max:
+                raise DataError(f"{name} holds labels beyond int64: pass class labels 0..C-1")
+            volume = volume.astype(_WIDER[volume.dtype])
+    tensor = torch.as_tensor(volume)
     if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
         raise DataError(f"{name} has dtype {tensor.dtype}: pass integer class labels (argmax the logits first)")
     return tensor.reshape(-1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from torch import nn
 
 from mvgtutor.config import DataConfig, ModelConfig, Profile, TrainConfig, get_profile
 from mvgtutor.errors import ConfigError, DataError
-from mvgtutor.paths import atomic_write, exclusive_lock, runs_root
+from mvgtutor.data.integrity import FILES_KEY, verify_dataset
+from mvgtutor.paths import atomic_write, exclusive_lock, remove_stale_temporaries, runs_root
 from mvgtutor.train.engine import CHECKPOINT_FILE, HISTORY_FILE, WEIGHTS_FILE, train_model
 from mvgtutor.train.models import build_model
 
@@ -59,14 +61,20 @@ def _config_from_dict(cls, values: dict):
 
 
 def dataset_fingerprint(data_dir: str | os.PathLike) -> str:
-    """A short hash that changes whenever the dataset does: of ``dataset.json`` (the simulator's manifest) when the dataset has one, else
-    of every file's relative path, size and modification time."""
+    """A short hash that changes whenever the data a run reads does.
+
+    For a simulated dataset it is the hash of ``dataset.json``, which records every file's size and SHA-256;
+    the files are checked against it first (``mvgtutor.data.integrity.verify_dataset``: a file rewritten since
+    is a ``DataError``, never a stale cached run). Without file records (real data, older datasets): every
+    file's relative path, size and modification time.
+    """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"dataset folder {data_dir} does not exist: run `python -m mvgtutor simulate --default` "
                         f"or pass --data DIR")
     digest = hashlib.sha256()
-    if (data_dir / MANIFEST_FILE).is_file():
+    manifest = verify_dataset(data_dir)
+    if manifest is not None and manifest.get(FILES_KEY):
         digest.update((data_dir / MANIFEST_FILE).read_bytes())
     else:
         for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
@@ -88,31 +96,86 @@ def run_key(description: dict) -> str:
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def check_train_config(config: TrainConfig) -> None:
+    """Raise ``ConfigError`` for settings that would train nothing or nonsense: epochs or batch size below 1, a
+    learning rate that is not a finite positive number, a negative seed."""
+    if config.epochs < 1:
+        raise ConfigError(f"epochs {config.epochs}: train for at least 1 epoch (--epochs N)")
+    if config.batch_size < 1:
+        raise ConfigError(f"batch size {config.batch_size}: must be at least 1 (--batch-size N)")
+    if not (math.isfinite(config.lr) and config.lr > 0):
+        raise ConfigError(f"learning rate {config.lr}: must be a finite number > 0 (--lr, e.g. 1e-3)")
+    if config.seed < 0:
+        raise ConfigError(f"seed {config.seed}: use a whole number >= 0 (--seed)")
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: {what} is not valid JSON ({error.__class__.__name__}, truncated?); delete the "
+                        f"run folder {path.parent} and train again") from None
+
+
 def _read_description(run_dir: Path) -> dict:
     path = run_dir / RUN_FILE
     if not path.is_file():
         raise DataError(f"{run_dir} is not a training run (no {RUN_FILE}): pass the folder given to "
                         f"`python -m mvgtutor train --out`")
-    return json.loads(path.read_text())
+    description = _read_json(path, "the run description")
+    needed = ("model_name", "model", "train", "data")
+    if not isinstance(description, dict) or any(key not in description for key in needed):
+        raise DataError(f"{path}: not a run description (needs {', '.join(needed)}); pass a folder written by "
+                        f"`python -m mvgtutor train --out`")
+    return description
+
+
+def _has_started(run_dir: Path) -> bool:
+    """True once a run folder holds a checkpoint or final weights (a run.json alone is a run that never
+    trained: its settings may be replaced)."""
+    return (run_dir / CHECKPOINT_FILE).is_file() or (run_dir / WEIGHTS_FILE).is_file()
+
+
+def _load_weights(model: nn.Module, path: Path, from_checkpoint: bool) -> None:
+    """Load the state dict at ``path`` (a checkpoint's ``"model"`` entry when ``from_checkpoint``) into
+    ``model``; weights of another architecture or size are a one-line ``DataError``."""
+    from mvgtutor.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    if from_checkpoint:
+        state = state.get("model") if isinstance(state, dict) else None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: the weights do not fit the model that {RUN_FILE} describes ({first}); the "
+                        f"files of two runs were mixed: delete the run folder and train again") from None
 
 
 def load_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
     """The run in ``run_dir`` with its model rebuilt and loaded (final weights, else the latest checkpoint)."""
-    from mvgtutor.train.checkpoint import load_checkpoint
-
     run_dir = Path(run_dir)
     description = _read_description(run_dir)
-    model_config = _config_from_dict(ModelConfig, description["model"])
-    model = build_model(description["model_name"], model_config)
+    try:
+        model_config = _config_from_dict(ModelConfig, description["model"])
+        train_config = _config_from_dict(TrainConfig, description["train"])
+        data_config = _config_from_dict(DataConfig, description["data"])
+        model = build_model(description["model_name"], model_config)
+    except (TypeError, ValueError, AttributeError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise DataError(f"{run_dir / RUN_FILE}: settings that cannot build a model ({error}); pass a run folder "
+                        f"written by this version of mvgtutor") from None
     if (run_dir / WEIGHTS_FILE).is_file():
-        model.load_state_dict(load_checkpoint(run_dir / WEIGHTS_FILE))
+        _load_weights(model, run_dir / WEIGHTS_FILE, from_checkpoint=False)
     else:
-        model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_FILE)["model"])
-    history = json.loads((run_dir / HISTORY_FILE).read_text()) if (run_dir / HISTORY_FILE).is_file() else []
+        _load_weights(model, run_dir / CHECKPOINT_FILE, from_checkpoint=True)
+    history = _read_json(run_dir / HISTORY_FILE, "the history") if (run_dir / HISTORY_FILE).is_file() else []
+    if not isinstance(history, list):
+        raise DataError(f"{run_dir / HISTORY_FILE}: expected a list of epochs; delete the run folder and train "
+                        f"again")
     return Run(directory=run_dir, model_name=description["model_name"], model_config=model_config,
-               train_config=_config_from_dict(TrainConfig, description["train"]),
-               data_config=_config_from_dict(DataConfig, description["data"]), history=history,
-               model=model.to(device).eval())
+               train_config=train_config, data_config=data_config, history=history, model=model.to(device).eval())
 
 
 def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_name: str,
@@ -127,20 +190,30 @@ def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_
 
     group = current_group()
     run_dir = Path(run_dir)
+    check_train_config(train_config)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder; choose another --out")
     description = run_description(model_name, model_config, train_config, data_config, data_dir)
-    if (run_dir / RUN_FILE).is_file():
+    started = _has_started(run_dir)
+    if (run_dir / RUN_FILE).is_file() and started:
         if _read_description(run_dir) != json.loads(json.dumps(description)):
             raise ConfigError(f"{run_dir} holds a run trained with other settings or data: choose another "
                               f"--out folder or delete {run_dir}")
-    elif group.is_main:
+    elif group.is_main:  # a new run, or one whose earlier attempt failed before its first checkpoint
+        if run_dir.is_dir():
+            remove_stale_temporaries(run_dir, (RUN_FILE, CHECKPOINT_FILE, WEIGHTS_FILE, HISTORY_FILE))
         with atomic_write(run_dir / RUN_FILE, "w") as handle:
             json.dump(description, handle, indent=1)
+    if started and group.is_main:  # a process killed mid-write left its temporary files behind
+        remove_stale_temporaries(run_dir, (RUN_FILE, CHECKPOINT_FILE, WEIGHTS_FILE, HISTORY_FILE))
     barrier(group)  # under torchrun: every process sees run.json (and the same "done") from here on
     done = (run_dir / WEIGHTS_FILE).is_file() and (run_dir / HISTORY_FILE).is_file() and len(
-        json.loads((run_dir / HISTORY_FILE).read_text())) >= train_config.epochs
+        _read_json(run_dir / HISTORY_FILE, "the history")) >= train_config.epochs
     if not done:
         torch.manual_seed(train_config.seed)
         model = build_model(model_name, model_config)
+        if (run_dir / CHECKPOINT_FILE).is_file():  # resuming: the checkpoint must belong to this model
+            _load_weights(model, run_dir / CHECKPOINT_FILE, from_checkpoint=True)
         train_set, test_set = load_patch_datasets(data_dir, data_config)
         augment = augment_patches if train_config.augment else None
         train_model(model, train_set, train_config, run_dir=run_dir, device=device, augment=augment,
