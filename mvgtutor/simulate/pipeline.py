@@ -55,7 +55,7 @@ class SimulationConfig:
 
     @classmethod
     def preset(cls, scene: str = "dense") -> "SimulationConfig":
-        """The default microscope with the scene preset ``scene`` (``"dense"`` or ``"shrec"``, ``scene.SCENE_PRESETS``)."""
+        """The default microscope with the scene preset ``scene`` ("dense" or "shrec", ``scene.SCENE_PRESETS``)."""
         return cls(scene=scene_preset(scene))
 
 

@@ -37,6 +37,8 @@ from mvgtutor.simulate.templates import Template, protein_templates
 from mvgtutor.errors import ConfigError
 
 ORIENTATIONS_PER_CLASS = 64  # random orientations rendered per protein class and tomogram
+ENVELOPE_LEVEL = 0.4  # a rotated (trilinear) envelope's label level: keeps its volume within ~5 % and >= 90 % of
+# the molecule's density inside it (0.5 thins small labels below that)
 VESICLE_LABEL = class_by_name("vesicle").label
 FIDUCIAL_LABEL = class_by_name("fiducial").label
 
@@ -426,7 +428,7 @@ def _orient(template: Template, rotation: Rotation, rng: np.random.Generator) ->
     offset = tuple(float(o) for o in rng.uniform(-0.5, 0.5, 3))
     density = rotate_template(template, rotation, offset)
     support = (density >= template.threshold if template.envelope is None
-               else rotate_template(template, rotation, offset, template.envelope) >= 0.5)
+               else rotate_template(template, rotation, offset, template.envelope) >= ENVELOPE_LEVEL)
     return _Oriented(template, density, support, rotation, offset)
 
 
@@ -442,6 +444,9 @@ def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, r
     beads = [_orient(_gold_bead(d, scene.voxel_size_nm, rng), Rotation.identity(), rng) for d in gold_diameters]
     groups = []  # (bounding radius, label, how many, orientations to draw from)
     for label, template in templates.items():
+        if counts[label] == 0:  # a small tomogram of a sparse preset may hold none of a class
+            scene.requested[CLASSES[label].name] = 0
+            continue
         bank_size = min(2 * counts[label], ORIENTATIONS_PER_CLASS)
         bank = [_orient(template, Rotation.random(random_state=rng), rng) for _ in range(bank_size)]
         groups.append((template.radius_voxels, label, counts[label], bank))
@@ -449,7 +454,7 @@ def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, r
         groups.append((max(b.template.radius_voxels for b in beads), FIDUCIAL_LABEL, len(beads), beads))
     groups.sort(key=lambda g: -g[0])
     forbidden = dilate(scene.class_mask > 0, math.ceil(config.gap_voxels))  # (Z, Y, X): labels grown by the gap
-    reach = max(o.template.core_radius_voxels for *_, bank in groups for o in bank) + clearance.slack
+    reach = max((o.template.core_radius_voxels for *_, bank in groups for o in bank), default=0.0) + clearance.slack
     for radius, label, count, bank in groups:
         core = min(o.template.core_radius_voxels for o in bank) + config.gap_voxels
         candidates = clearance.candidates(radius + config.gap_voxels, core)
