@@ -302,29 +302,43 @@ class TiltSeries:
     electrons_per_pixel: torch.Tensor  # (T,) mean per image reaching the detector after inelastic loss
 
 
-def structural_noise(phase: torch.Tensor, config: ImagingConfig, generator: torch.Generator) -> torch.Tensor:
-    """MicrographModeller's structural noise: Gaussian noise ``(T, N, N)`` with, per projection, the variance of
-    ``phase (T, N, N)`` over an SNR drawn from ``config.structural_snr`` (added before the CTF)."""
-    count = phase.shape[0]
+def robust_std(images: torch.Tensor) -> torch.Tensor:
+    """The standard deviation of each image ``(T, N, N) -> (T,)`` from its median absolute deviation (times
+    1.4826), so that a few gold beads do not set it."""
+    flat = images.flatten(1)
+    deviation = (flat - flat.median(dim=1, keepdim=True).values).abs()
+    return 1.4826 * deviation.median(dim=1).values
+
+
+def structural_noise(signal_std: torch.Tensor, size: int, config: ImagingConfig,
+                     generator: torch.Generator) -> torch.Tensor:
+    """MicrographModeller's structural noise: Gaussian noise ``(T, N, N)`` with, per projection, the variance
+    ``signal_std (T,)**2`` over an SNR drawn from ``config.structural_snr`` (added before the CTF)."""
+    count, device = len(signal_std), signal_std.device
     snr = config.structural_snr[0] + (config.structural_snr[1] - config.structural_snr[0]) * torch.rand(
-        count, generator=generator, device=phase.device)
-    std = phase.std(dim=(-2, -1)) / snr.sqrt()  # (T,)
-    return std[:, None, None] * torch.randn(phase.shape, generator=generator, device=phase.device)
+        count, generator=generator, device=device)
+    std = signal_std / snr.sqrt()  # (T,)
+    return std[:, None, None] * torch.randn(count, size, size, generator=generator, device=device)
 
 
 def form_images(projected_potential: torch.Tensor, acquisition: Acquisition, config: ImagingConfig,
-                pixel_nm: float, ice_path_nm: torch.Tensor | float, generator: torch.Generator) -> TiltSeries:
+                pixel_nm: float, ice_path_nm: torch.Tensor | float, generator: torch.Generator,
+                sample_std: torch.Tensor | None = None) -> TiltSeries:
     """Turn projections ``(T, N, N)`` (volt * pixel) into a noisy tilt series (see the module docstring).
 
     ``ice_path_nm`` is the ice each ray crosses: ``(T, N, N)`` (``ice_path_lengths`` times the pixel size), or
-    the slab's thickness (a float, stretched here as ``1 / cos theta``).
+    the slab's thickness (a float, stretched here as ``1 / cos theta``). ``sample_std (T,)`` is the (robust)
+    standard deviation of the sample's own projection (without ice), which the structural noise is scaled to
+    (default: that of ``projected_potential``).
     """
     count, size, _ = projected_potential.shape
     device = projected_potential.device
     pixel_a = pixel_nm * 10.0
-    phase = interaction_constant(config.voltage_kv) * projected_potential * pixel_a  # (T, N, N) radians
+    sigma = interaction_constant(config.voltage_kv) * pixel_a
+    phase = sigma * projected_potential  # (T, N, N) radians
     if config.structural_noise:
-        phase = phase + structural_noise(phase, config, generator)
+        std = robust_std(projected_potential) if sample_std is None else sample_std.to(device)
+        phase = phase + structural_noise(sigma * std, size, config, generator)
     if config.misalignment:
         phase = misalign(phase, acquisition, pixel_nm)
     phase_spectrum = torch.fft.rfft2(phase)  # (T, N, K)
@@ -372,15 +386,16 @@ def form_images(projected_potential: torch.Tensor, acquisition: Acquisition, con
     measure = lambda clean, noisy: measure_snr(clean, noisy, pixel_nm, config.snr_reference_nm)
     clean = clean_images(dose_per_tilt)
     state = generator.get_state()
-    for step in range(4 if config.snr is not None else 1):  # SNR grows ~linearly with dose: fixed point
+    for step in range(8 if config.snr is not None else 1):  # SNR grows ~linearly with dose: fixed point
         generator.set_state(state)  # the same noise draw at every step, so the last one is what we measure
         if step:
             clean = clean_images(dose_per_tilt)
         noisy = noisy_images(clean, dose_per_tilt)
         snr = measure(clean, noisy)
-        if config.snr is not None:
-            dose_per_tilt *= config.snr / snr
-    if config.snr is not None:  # the dose just updated: draw at the final dose
+        if config.snr is None or abs(snr / config.snr - 1.0) < 0.005:
+            break
+        dose_per_tilt *= config.snr / snr
+    else:  # the dose just updated: draw at the final dose
         generator.set_state(state)
         clean = clean_images(dose_per_tilt)
         noisy = noisy_images(clean, dose_per_tilt)

@@ -33,7 +33,7 @@ import torch
 
 from mvgtutor.errors import ConfigError
 from mvgtutor.simulate.imaging import (ICE_POTENTIAL_V, Acquisition, ImagingConfig, TiltSeries, form_images,
-                                      fourier_crop, ice_path_lengths, ice_texture, sample_acquisition)
+                                      fourier_crop, ice_path_lengths, ice_texture, robust_std, sample_acquisition)
 from mvgtutor.simulate.scene import Scene, SceneConfig, build_scene, scene_preset, single_thread
 from mvgtutor.simulate.templates import Template
 from mvgtutor.simulate.tomography import project_tilt_series, reconstruct
@@ -156,12 +156,10 @@ def _image_scene(scene: Scene, size: int, seed: int, imaging: ImagingConfig, kee
     rng = np.random.default_rng(seed)
     generator = torch.Generator(device=device).manual_seed(int(rng.integers(2 ** 62)))
     acquisition = sample_acquisition(imaging, rng)
-    volume = scene.potential.to(device)
-    if imaging.ice:
-        volume = volume + ice_texture(scene, imaging, generator)
-    lap("ice")
-    projections = project_tilt_series(volume, acquisition.actual_deg)  # (T, fine, fine) volt * voxel
-    del volume
+    projections = project_tilt_series(scene.potential.to(device), acquisition.actual_deg)  # (T, n, n) volt * voxel
+    sample_std = robust_std(projections)  # (T,): the structural noise's scale (gold beads do not set it)
+    if imaging.ice:  # projected separately (projection is linear) so that the sample's own spread is known
+        projections += project_tilt_series(ice_texture(scene, imaging, generator), acquisition.actual_deg)
     path = ice_path_lengths(scene.surfaces.to(device), acquisition.actual_deg, fine)  # (T, fine, fine) voxels
     if imaging.ice_slab:  # the slab's own potential: only its variation across the field shows
         projections += ICE_POTENTIAL_V * (path - path.mean(dim=(-2, -1), keepdim=True))
@@ -169,7 +167,7 @@ def _image_scene(scene: Scene, size: int, seed: int, imaging: ImagingConfig, kee
         projections += _outside_texture(scene, path, acquisition.actual_deg, imaging, generator)
     lap("projection")
     series = form_images(projections, acquisition, imaging, scene.voxel_size_nm, path * scene.voxel_size_nm,
-                         generator)
+                         generator, sample_std)
     del projections
     lap("imaging")
     if factor != 1:
