@@ -70,28 +70,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("polnet", type=Path, help="PolNet's git directory (a bare snapshot is enough)")
     args = parser.parse_args(argv)
 
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        return _vendor(args.polnet, Path(scratch))
+
+
+def _vendor(polnet: Path, scratch: Path) -> int:
+    import gemmi
     import mrcfile
 
     from mvgtutor.paths import atomic_write
     from mvgtutor.simulate.templates import template_from_atoms
 
-    commit = _git(args.polnet, "rev-parse", "HEAD").decode().strip()
-    table = _weights_kda(_show(args.polnet, "docs/molecules_table.md").decode())
+    commit = _git(polnet, "rev-parse", "HEAD").decode().strip()
+    table = _weights_kda(_show(polnet, "docs/molecules_table.md").decode())
     arrays, records, heavy = {}, {}, {}
     for name in PROTEINS:
-        raw = _show(args.polnet, f"data/templates/mrcs_10A/{name.lower()}.mrc")
-        with mrcfile.open(_tmp(raw), permissive=True) as mrc:
+        raw = _show(polnet, f"data/templates/mrcs_10A/{name.lower()}.mrc")
+        with mrcfile.open(_write(scratch / f"{name}.mrc", raw), permissive=True) as mrc:
             density = np.asarray(mrc.data, dtype=np.float32)
             voxel_a = float(mrc.voxel_size.x)
         if abs(voxel_a - 10.0) > 1e-3:
             raise SystemExit(f"{name}: PolNet map has {voxel_a} A voxels, expected 10 A")
         arrays[f"map_{name}"] = _crop(density, 1e-3 * float(density.max()))
         record = {"map": f"PolNet data/templates/mrcs_10A/{name.lower()}.mrc", "map_shape": list(density.shape)}
-        pdb = _show(args.polnet, f"data/templates/pdbs/{name.lower()}.pdb")
+        pdb = _show(polnet, f"data/templates/pdbs/{name.lower()}.pdb")
         if pdb is not None:
-            path = _tmp(pdb, suffix=".pdb")
-            import gemmi
-
+            path = _write(scratch / f"{name}.pdb", pdb)
             structure = gemmi.read_structure(str(path))
             heavy[name] = sum(a.element.weight for r in (r for c in structure[0] for r in c) for a in r) / 1000.0
             atoms = template_from_atoms(path, voxel_size_nm=1.0, name=name, blur_nm=0.5)
@@ -116,18 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(manifest, handle, indent=1)
     for source, target in (("LICENSE", "LICENSE-polnet"), ("NOTICE", "NOTICE-polnet")):
         with atomic_write(OUT / target, "wb") as handle:
-            handle.write(_show(args.polnet, source))
+            handle.write(_show(polnet, source))
     print(json.dumps({n: r["molecular_weight_kda"] for n, r in records.items()}))
     return 0
 
 
-def _tmp(data: bytes, suffix: str = ".mrc") -> Path:
-    import tempfile
-
-    handle = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
-    handle.write(data)
-    handle.close()
-    return Path(handle.name)
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 if __name__ == "__main__":

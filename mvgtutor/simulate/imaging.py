@@ -73,7 +73,7 @@ class ImagingConfig:
     illumination_semiangle_mrad: float = 0.02  # spatial coherence (a field-emission gun)
     chromatic_aberration_mm: float = 2.7
     energy_spread_ev: float = 0.7  # field-emission gun
-    defocus_strip_nm: float = 50.0  # strip width of the defocus gradient
+    defocus_strip_nm: float = 100.0  # strip spacing of the defocus gradient (blended linearly between strips)
     snr_reference_nm: float = 1.0  # the SNR is measured at this pixel size (see the module docstring)
     reconstruction: str = "wbp"  # "wbp" (real-space, ramp-filtered) | "fourier" (direct Fourier inversion)
     shift_sigma_nm: float = 0.5  # residual per-tilt alignment error (SHREC: 0.5-1 nm)

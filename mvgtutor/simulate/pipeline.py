@@ -156,10 +156,14 @@ def _image_scene(scene: Scene, size: int, seed: int, imaging: ImagingConfig, kee
     rng = np.random.default_rng(seed)
     generator = torch.Generator(device=device).manual_seed(int(rng.integers(2 ** 62)))
     acquisition = sample_acquisition(imaging, rng)
-    projections = project_tilt_series(scene.potential.to(device), acquisition.actual_deg)  # (T, n, n) volt * voxel
-    sample_std = robust_std(projections)  # (T,): the structural noise's scale (gold beads do not set it)
-    if imaging.ice:  # projected separately (projection is linear) so that the sample's own spread is known
-        projections += project_tilt_series(ice_texture(scene, imaging, generator), acquisition.actual_deg)
+    volume = scene.potential.to(device)
+    # the structural noise's scale: the sample's own spread in its 0-degree projection, without ice (robust,
+    # so that gold beads do not set it), for every tilt
+    sample_std = robust_std(volume.sum(dim=0)[None]).expand(len(acquisition.actual_deg))  # (T,)
+    if imaging.ice:
+        volume = volume + ice_texture(scene, imaging, generator)
+    projections = project_tilt_series(volume, acquisition.actual_deg)  # (T, n, n) volt * voxel
+    del volume
     path = ice_path_lengths(scene.surfaces.to(device), acquisition.actual_deg, fine)  # (T, fine, fine) voxels
     if imaging.ice_slab:  # the slab's own potential: only its variation across the field shows
         projections += ICE_POTENTIAL_V * (path - path.mean(dim=(-2, -1), keepdim=True))
