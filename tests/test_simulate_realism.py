@@ -177,6 +177,8 @@ def test_wbp_and_fourier_inversion_agree_on_a_smooth_volume():
 def test_odd_sizes_are_refused_with_a_clear_error():
     with pytest.raises(ConfigError, match="odd"):
         simulate_tomogram(size=33)
+    with pytest.raises(ConfigError, match="odd"):
+        make_scene(45, np.random.default_rng(0))
 
 
 def test_device_argument_and_contrast_measure():

@@ -149,9 +149,10 @@ def sample_acquisition(config: ImagingConfig, rng: np.random.Generator) -> Acqui
 
 def ice_texture(scene, config: ImagingConfig, generator: torch.Generator) -> torch.Tensor:
     """Amorphous-ice fluctuations ``(Z, Y, X)`` in volts inside the scene's ice (zero outside): white noise
-    blurred by a Gaussian of ``ice_correlation_nm``, rescaled to ``ice_texture_v * voxel^-1.5`` per voxel."""
+    blurred by a Gaussian of ``ice_correlation_nm``, rescaled to ``ice_texture_v * voxel^-1.5`` per voxel.
+    Made on the ``generator``'s device."""
     size, voxel = scene.potential.shape[0], scene.voxel_size_nm
-    device = scene.potential.device
+    device = generator.device
     texture = torch.randn(size, size, size, generator=generator, device=device)
     sigma = config.ice_correlation_nm / voxel
     if sigma > 0.05:

@@ -92,9 +92,7 @@ def simulate_tomogram(size: int = 64, seed: int = 0, snr: float | None = None, v
     Equivalent to ``image_scene(make_scene(...), ...)`` with seeds drawn from ``seed``.
     """
     config = config or SimulationConfig()
-    if size % 2:
-        raise ConfigError(f"size {size} is odd: use an even size (the tilt axis sits at voxel N // 2 and the "
-                          f"Fourier steps assume it), e.g. {size + 1}")
+    _check_even(size)
     imaging = dataclasses.replace(config.imaging, snr=snr) if snr is not None else config.imaging
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -112,11 +110,18 @@ def make_scene(size: int, rng: np.random.Generator, voxel_size_nm: float = 1.0, 
     if size < 32 or voxel_size_nm <= 0:
         raise ConfigError(f"size {size} and voxel size {voxel_size_nm} nm: need size >= 32 and a positive "
                           f"voxel size")
+    _check_even(size)
     if oversample not in (1, 2):
         raise ConfigError(f"oversample={oversample}: choose 1 (off) or 2 (SHREC's 5 A -> 10 A)")
     if templates is not None and oversample != 1:
         raise ConfigError("custom templates are given at the tomogram's voxel size: use oversample=1 with them")
     return build_scene(size * oversample, voxel_size_nm / oversample, config or SceneConfig(), rng, templates)
+
+
+def _check_even(size: int) -> None:
+    if size % 2:
+        raise ConfigError(f"size {size} is odd: use an even size (the tilt axis sits at voxel N // 2 and the "
+                          f"Fourier steps assume it), e.g. {size + 1}")
 
 
 def image_scene(scene: Scene, size: int, seed: int, imaging: ImagingConfig | None = None,
@@ -127,6 +132,7 @@ def image_scene(scene: Scene, size: int, seed: int, imaging: ImagingConfig | Non
     ``scene`` must be ``imaging.oversample`` times finer than ``size``.
     """
     imaging = imaging or ImagingConfig()
+    _check_even(size)
     factor = imaging.oversample
     fine = scene.potential.shape[0]
     if fine != size * factor:
