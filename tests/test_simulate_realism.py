@@ -194,3 +194,11 @@ def test_device_argument_and_contrast_measure():
 def test_simulation_runs_on_a_gpu():
     tomogram = simulate_tomogram(size=64, seed=0, device="cuda")
     assert tomogram.reconstruction.device.type == "cpu" and torch.isfinite(tomogram.reconstruction).all()
+
+
+def test_every_profile_names_a_scene_preset():
+    from mvgtutor.config import PROFILE_NAMES, make_profile
+
+    presets = {name: make_profile(name).data.scene_preset for name in PROFILE_NAMES}
+    assert all(scene_preset(p) is SCENE_PRESETS[p] for p in presets.values())
+    assert presets["gpu"] == "shrec" and presets["test"] == "dense"
