@@ -67,7 +67,7 @@ class ImagingConfig:
     total_dose_e_per_a2: float = 110.0  # SHREC 2021: 100-120 e/A^2 over the series
     snr: float | None = None  # if set, the dose is chosen to give this SNR (see module docstring)
     inelastic_mean_free_path_nm: float = 350.0  # 300 kV electrons in vitreous ice
-    ice_texture_v: float = 0.3  # std of amorphous-ice potential in a 1 nm^3 voxel (scales as voxel^-1.5)
+    ice_texture_v: float = 0.3  # std of amorphous-ice potential in a 1 nm^3 voxel before the correlation blur
     ice_correlation_nm: float = 0.5  # Gaussian correlation length of that texture (our choice)
     structural_snr: tuple[float, float] = (0.6, 1.4)  # per projection, drawn uniformly (MicrographModeller)
     illumination_semiangle_mrad: float = 0.02  # spatial coherence (a field-emission gun)
@@ -148,9 +148,9 @@ def sample_acquisition(config: ImagingConfig, rng: np.random.Generator) -> Acqui
 
 
 def ice_texture(scene, config: ImagingConfig, generator: torch.Generator) -> torch.Tensor:
-    """Amorphous-ice fluctuations ``(Z, Y, X)`` in volts inside the scene's ice (zero outside): white noise
-    blurred by a Gaussian of ``ice_correlation_nm``, rescaled to ``ice_texture_v * voxel^-1.5`` per voxel.
-    Made on the ``generator``'s device."""
+    """Amorphous-ice fluctuations ``(Z, Y, X)`` in volts inside the scene's ice (zero outside): white noise of
+    ``ice_texture_v * voxel^-1.5`` per voxel (the same power per unit volume at any voxel size) blurred by a
+    unit-sum Gaussian of ``ice_correlation_nm``. Made on the ``generator``'s device."""
     size, voxel = scene.potential.shape[0], scene.voxel_size_nm
     device = generator.device
     texture = torch.randn(size, size, size, generator=generator, device=device)
@@ -159,7 +159,7 @@ def ice_texture(scene, config: ImagingConfig, generator: torch.Generator) -> tor
         radius = max(1, int(math.ceil(3 * sigma)))
         taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
         kernel = torch.exp(-taps ** 2 / (2 * sigma ** 2))
-        kernel = kernel / kernel.norm()  # keeps white noise's variance
+        kernel = kernel / kernel.sum()  # keeps the power at low frequencies, whatever the voxel size
         for axis in range(3):
             shape = [1, 1, 1]
             shape[axis] = -1
@@ -303,12 +303,13 @@ class TiltSeries:
     electrons_per_pixel: torch.Tensor  # (T,) mean per image reaching the detector after inelastic loss
 
 
-def robust_std(images: torch.Tensor) -> torch.Tensor:
-    """The standard deviation of each image ``(T, N, N) -> (T,)`` from its median absolute deviation (times
-    1.4826), so that a few gold beads do not set it."""
-    flat = images.flatten(1)
-    deviation = (flat - flat.median(dim=1, keepdim=True).values).abs()
-    return 1.4826 * deviation.median(dim=1).values
+def robust_std(images: torch.Tensor, fraction: float = 0.005) -> torch.Tensor:
+    """The standard deviation of each image ``(T, N, N) -> (T,)`` with its values clamped to their
+    ``fraction`` and ``1 - fraction`` quantiles, so that a few gold beads do not set it (a median absolute
+    deviation would not do: it is zero when most pixels see no particle)."""
+    flat = images.flatten(1).float()
+    bounds = torch.quantile(flat, torch.tensor([fraction, 1.0 - fraction], device=flat.device), dim=1)  # (2, T)
+    return torch.maximum(torch.minimum(flat, bounds[1][:, None]), bounds[0][:, None]).std(dim=1)
 
 
 def structural_noise(signal_std: torch.Tensor, size: int, config: ImagingConfig,
@@ -337,9 +338,11 @@ def form_images(projected_potential: torch.Tensor, acquisition: Acquisition, con
     pixel_a = pixel_nm * 10.0
     sigma = interaction_constant(config.voltage_kv) * pixel_a
     phase = sigma * projected_potential  # (T, N, N) radians
-    if config.structural_noise:
+    if config.structural_noise:  # white per pixel: finer pixels get more of it, so that the same share of it
+        # falls in the reference band (where the SNR is measured) whatever the pixel size
         std = robust_std(projected_potential) if sample_std is None else sample_std.to(device)
-        phase = phase + structural_noise(sigma * std, size, config, generator)
+        finer = max(1.0, config.snr_reference_nm / pixel_nm)
+        phase = phase + structural_noise(sigma * std * finer, size, config, generator)
     if config.misalignment:
         phase = misalign(phase, acquisition, pixel_nm)
     phase_spectrum = torch.fft.rfft2(phase)  # (T, N, K)

@@ -183,7 +183,9 @@ def _image_scene(scene: Scene, size: int, seed: int, imaging: ImagingConfig, kee
     if factor != 1:
         series = dataclasses.replace(series, noisy=fourier_crop(series.noisy, size),
                                      clean=fourier_crop(series.clean, size))
-    reconstruction = reconstruct(series.noisy, acquisition.nominal_deg, imaging.reconstruction).cpu()  # (Z, Y, X)
+    # on a CPU the real-space WBP runs best on one thread: its small, cache-sized steps gain nothing from a pool
+    with single_thread() if device.type == "cpu" else contextlib.nullcontext():
+        reconstruction = reconstruct(series.noisy, acquisition.nominal_deg, imaging.reconstruction).cpu()  # (Z, Y, X)
     if keep_intermediates:
         series = dataclasses.replace(series, noisy=series.noisy.cpu(), clean=series.clean.cpu())
     lap("reconstruction")
