@@ -202,3 +202,22 @@ def test_every_profile_names_a_scene_preset():
     presets = {name: make_profile(name).data.scene_preset for name in PROFILE_NAMES}
     assert all(scene_preset(p) is SCENE_PRESETS[p] for p in presets.values())
     assert presets["gpu"] == "shrec" and presets["test"] == "dense"
+
+
+def test_ice_texture_and_structural_noise_carry_the_same_in_band_power_at_any_voxel_size():
+    from mvgtutor.simulate.imaging import fourier_crop, ice_texture, structural_noise
+
+    config = SceneConfig(ice_thickness_nm=(30.0, 30.0), ice_roughness_nm=0.0, vesicle_count=(0, 0),
+                         protein_volume_fraction=1e-9, fiducials_per_um2=(0.0, 0.0))
+    band = {}
+    for voxel, size in ((1.0, 48), (0.5, 96)):
+        scene = build_scene(size, voxel, config, np.random.default_rng(0))
+        texture = ice_texture(scene, ImagingConfig(), torch.Generator().manual_seed(1))
+        projected = fourier_crop(texture.sum(dim=0) * voxel, 48)  # (48, 48) volt * nm in the 1 nm band
+        noise = fourier_crop(structural_noise(torch.ones(1), size, ImagingConfig(structural_snr=(1.0, 1.0)),
+                                              torch.Generator().manual_seed(2))[0] * max(1.0, 1.0 / voxel), 48)
+        band[voxel] = (float(projected.var()), float(noise.var()))
+    # the texture's 0.5 nm correlation is sub-voxel at 1 nm: the 5-tap kernel there passes more of the band than
+    # the continuous Gaussian (measured: 0.67x at 0.5 nm against 1 nm); without the blur they would match
+    assert band[0.5][0] == pytest.approx(band[1.0][0], rel=0.4)
+    assert band[0.5][1] == pytest.approx(band[1.0][1], rel=0.1)
