@@ -3,7 +3,7 @@
     python data_scripts/bench_simulate.py                  # 256^3 and 512^3, all physics on, + effects at 256^3
     python data_scripts/bench_simulate.py --sizes 128 --effects-size 128 --compare-teamtomo
 
-Targets (issue 4, 2-core CPU): 256^3 < 30 s; 512^3 < 3 min and < 8 GB. Each measurement runs in a fresh
+Targets (issues 4 and 12, 2-core CPU, all physics on): 256^3 < 30 s; 512^3 < 3 min and < 8 GB. Each measurement runs in a fresh
 subprocess so that its peak resident memory is its own. CPU time is printed beside wall-clock time because a
 shared machine inflates the latter. The cost of each effect is measured by imaging one packed scene with and
 without it. Prints one line per run; nothing is written.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -23,8 +24,10 @@ import dataclasses, json, resource, sys, time
 import torch
 from mvgtutor.simulate import SimulationConfig, simulate_tomogram
 size, off, oversample = int(sys.argv[1]), [e for e in sys.argv[2].split(",") if e], int(sys.argv[3])
-config = SimulationConfig().without(*off)
-config = dataclasses.replace(config, imaging=dataclasses.replace(config.imaging, oversample=oversample))
+preset, method = sys.argv[4], sys.argv[5]
+config = SimulationConfig.preset(preset).without(*off)
+config = dataclasses.replace(config, imaging=dataclasses.replace(config.imaging, oversample=oversample,
+                                                                 reconstruction=method))
 start, cpu_start = time.perf_counter(), time.process_time()
 result = simulate_tomogram(size=size, seed=0, config=config)
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -41,8 +44,11 @@ from mvgtutor.simulate.imaging import EFFECTS, ImagingConfig
 size = int(sys.argv[1])
 scene = make_scene(size, np.random.default_rng(0))
 results = {}
-for name in ("all physics",) + EFFECTS:
-    config = ImagingConfig() if name == "all physics" else ImagingConfig().without(name)
+for name in ("all physics",) + EFFECTS + ("fourier",):
+    if name == "fourier":  # not an effect: the other reconstruction
+        config = ImagingConfig(reconstruction="fourier")
+    else:
+        config = ImagingConfig() if name == "all physics" else ImagingConfig().without(name)
     best = float("inf")
     for _ in range(2):  # the faster of two runs: less sensitive to a busy machine
         start = time.process_time()
@@ -56,13 +62,13 @@ _TEAMTOMO = r"""
 import json, resource, sys, time
 import torch, torch_fourier_slice
 from mvgtutor.simulate.tomography import (project_tilt_series, projection_rotation_matrix, tilt_angles,
-                                               weighted_back_projection)
+                                               direct_fourier_inversion)
 size, which = int(sys.argv[1]), sys.argv[2]
 volume = torch.randn(size, size, size, generator=torch.Generator().manual_seed(0))
 angles = tilt_angles()
 start = time.perf_counter()
 if which == "ours":
-    reconstruction = weighted_back_projection(project_tilt_series(volume, angles), angles)
+    reconstruction = direct_fourier_inversion(project_tilt_series(volume, angles), angles)
 else:
     matrices = torch.stack([projection_rotation_matrix(float(a)) for a in angles])
     images = torch_fourier_slice.project_3d_to_2d(volume, matrices, pad_factor=2.0)
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--effects-size", type=int, default=256, help="size for the per-effect costs (0: skip)")
     parser.add_argument("--oversample", action="store_true", help="also time 2x oversampling at --effects-size")
+    parser.add_argument("--preset", default="shrec", help="scene preset of the whole runs (shrec | dense)")
     parser.add_argument("--compare-teamtomo", type=int, default=0, metavar="SIZE",
                         help="also time projection + WBP against torch-fourier-slice's 3D version at SIZE")
     args = parser.parse_args(argv)
@@ -101,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"# bench_simulate  {time.strftime('%Y-%m-%d %H:%M')}  torch {torch.__version__}  "
           f"{torch.get_num_threads()} threads  {platform.processor() or platform.machine()}")
-    print("# all physics on, seed 0; wall-clock and CPU seconds per tomogram, peak resident memory")
+    print(f"# all physics on, seed 0, load {os.getloadavg()[0]:.1f}; wall-clock and CPU seconds per tomogram, "
+          f"peak resident memory")
     for size in args.sizes:
-        print(_line(f"{size}^3 all physics", _run(_CHILD, size, "", 1)), flush=True)
+        print(_line(f"{size}^3 all physics, {args.preset}", _run(_CHILD, size, "", 1, args.preset, "wbp")), flush=True)
     if args.effects_size:
         size = args.effects_size
         costs = _run(_EFFECTS, size)
@@ -113,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             base = costs.pop("all physics")
             print(f"# imaging one {size}^3 scene (projection, microscope, WBP), CPU seconds, best of two:")
             print(f"{'all physics':<34} {base:7.1f} s")
+            fourier = costs.pop("fourier")
             for effect, seconds in costs.items():
                 print(f"{'without ' + effect:<34} {seconds:7.1f} s  (the effect costs {base - seconds:+.1f} s)")
+            print(f"{'Fourier inversion instead of WBP':<34} {fourier:7.1f} s  (WBP costs {base - fourier:+.1f} s)")
         if args.oversample:
-            print(_line(f"{size}^3 with 2x oversampling", _run(_CHILD, size, "", 2)), flush=True)
+            print(_line(f"{size}^3 with 2x oversampling", _run(_CHILD, size, "", 2, args.preset, "wbp")), flush=True)
     if args.compare_teamtomo:
         size = args.compare_teamtomo
         for which in ("ours", "teamtomo"):

@@ -51,6 +51,7 @@ class DataConfig:
     voxel_size_nm: float = 1.0  # SHREC 2021 tomograms: 10 A voxels
     patch_size: int = 32  # non-overlapping training patches, 32^3 as in the paper
     snr: float | None = None  # None: the dose of the physical default sets the noise
+    scene_preset: str = "shrec"  # simulate.scene.SCENE_PRESETS: "shrec" (SHREC 2021's counts) | "dense" (crowded)
     seed: int = 0
     drop_empty_patches: bool = False  # drop patches that hold background only
     num_classes: int = 16  # background + 13 proteins + vesicle + fiducial
@@ -131,13 +132,13 @@ class Profile:
 # Each profile: a few overrides of the paper's defaults, nothing else.
 _OVERRIDES: dict[str, dict[str, dict]] = {
     "test": dict(
-        data=dict(tomogram_size=64, n_tomograms=3, n_test=1),
+        data=dict(tomogram_size=64, n_tomograms=3, n_test=1, scene_preset="dense"),
         model=dict(embed_dim=32, depth=2, num_heads=2, num_clusters=4, kmeans_iters=3,
                    decoder_channels=8, mf_levels=2, vsl_decoder_dim=32),
         train=dict(epochs=2, batch_size=8, lr_step_epochs=1, checkpoint_every_epochs=1),
     ),
     "cpu": dict(
-        data=dict(tomogram_size=160, n_tomograms=4, n_test=1),
+        data=dict(tomogram_size=160, n_tomograms=4, n_test=1, scene_preset="dense"),
         # Sized by measurement on a 2-core CPU. The full-resolution P3DA decoder dominates the cost, so a wider,
         # deeper transformer (C=96, 4 layers: +10% per step over C=48, 2 layers) is nearly free and learns more per
         # step; lr 3e-3 reaches the vesicles in about half the steps of 1e-3 (data_scripts/learning_curve.py).

@@ -12,7 +12,7 @@ from mvgtutor.data.classes import PROTEIN_CLASSES, class_by_name
 from mvgtutor.data.formats import write_mrc
 from mvgtutor.simulate.imaging import EFFECTS, ImagingConfig, measure_snr
 from mvgtutor.simulate.scene import VESICLE_LABEL, SceneConfig, build_scene, dilate, rotate_template
-from mvgtutor.simulate.templates import class_template, template_from_atoms, template_from_mrc
+from mvgtutor.simulate.templates import class_template, structure_template, template_from_atoms, template_from_mrc
 from mvgtutor.simulate.tomography import (dose_symmetric_order, missing_wedge_mask, project_tilt_series,
                                                projection_rotation_matrix, tilt_angles,
                                                weighted_back_projection)
@@ -121,7 +121,7 @@ def test_scene_particles_do_not_overlap(scene):
     for placement in proteins:
         own = occupancy == placement.instance
         # nothing pasted later cut into it: its support is whole
-        full = float(class_template(placement.class_name).support.sum())
+        full = float(structure_template(placement.class_name).support.sum())
         assert float(own.sum()) == pytest.approx(full, rel=0.2), placement  # rotation resamples it
         # and a one-voxel gap separates it from every other particle and membrane
         idx = torch.nonzero(own)

@@ -37,28 +37,61 @@ from mvgtutor.simulate.templates import Template, protein_templates
 from mvgtutor.errors import ConfigError
 
 ORIENTATIONS_PER_CLASS = 64  # random orientations rendered per protein class and tomogram
+ENVELOPE_LEVEL = 0.4  # a rotated (trilinear) envelope's label level: keeps its volume within ~5 % and >= 90 % of
+# the molecule's density inside it (0.5 thins small labels below that)
 VESICLE_LABEL = class_by_name("vesicle").label
 FIDUCIAL_LABEL = class_by_name("fiducial").label
 
 
 @dataclass(frozen=True)
 class SceneConfig:
-    """What the sample holds. Lengths in nm, potentials in volts above amorphous ice (4.5 V)."""
+    """What the sample holds. Lengths in nm, potentials in volts above amorphous ice (4.5 V).
 
-    ice_thickness_nm: float = 180.0  # SHREC 2021: 180-220 nm
-    max_slab_fraction: float = 0.75  # the slab never fills more than this share of the z range
-    protein_volume_fraction: float = 0.1  # of the slab; SHREC 2021 ~1 %, cytoplasm 20-30 %
+    The defaults are the ``dense`` preset (``SCENE_PRESETS``): crowded, for small training sets. ``shrec`` has
+    SHREC 2021's statistics. The ice slab's thickness is physical, whatever the tomogram's size: a tomogram
+    thinner than the ice is a crop of it, and the counts scale with the share of the slab it holds.
+    """
+
+    template_source: str = "structures"  # "structures" (the real molecules) | "cartoon" (templates.class_template)
+    ice_thickness_nm: tuple[float, float] = (180.0, 220.0)  # SHREC 2021: 180-220 nm, drawn per tomogram
+    ice_roughness_nm: float = 3.0  # std of each slab surface's height (our choice)
+    ice_roughness_scale_nm: float = 60.0  # correlation length of the surfaces' undulation (our choice)
+    protein_volume_fraction: float | None = 0.1  # of the slab (SHREC 2021 ~1 %, cytoplasm 20-30 %) ...
+    proteins_per_um2: tuple[float, float] | None = None  # ... or a count per um^2 of a 200 nm slab, all classes
     vesicle_count: tuple[int, int] = (2, 7)  # inclusive range, as many as fit
     vesicle_radius_nm: tuple[float, float] = (15.0, 60.0)  # outer radius, capped by the slab
     deformed_vesicle_fraction: float = 0.5  # share of vesicles that are not spheres
     membrane_thickness_nm: float = 5.0  # lipid bilayer, two head-group layers 4 nm apart
-    fiducial_count: tuple[int, int] = (7, 14)
+    fiducials_per_um2: tuple[float, float] = (300.0, 550.0)  # gold beads per um^2 of a 200 nm slab
     fiducial_diameter_nm: tuple[float, float] = (4.0, 10.0)
-    protein_contrast_v: float = 2.5  # protein mean inner potential ~7 V against ice 4.5 V
+    protein_contrast_v: float = 2.5  # solid protein's potential (~7 V) above ice (4.5 V)
     headgroup_contrast_v: float = 2.5  # phosphate head groups, dense
     tail_contrast_v: float = -0.5  # hydrocarbon tails are lighter than ice
     gold_contrast_v: float = 25.0  # gold ~30 V against ice 4.5 V
     gap_voxels: float = 1.0  # minimum gap between neighbours' bounding spheres
+
+
+REFERENCE_SLAB_NM = 200.0  # counts per um^2 are for a slab this thick (SHREC 2021's 180-220 nm)
+SCENE_PRESETS: dict[str, SceneConfig] = {
+    # dense: about 10 % of the slab is protein, every class equally often: many examples in a small volume
+    "dense": SceneConfig(),
+    # shrec: SHREC 2021's statistics (notes from its configuration files, our reading): 600-700 particles per
+    # 512 x 512 nm tomogram, the 13 classes equally likely; 2-4 vesicles; 30-60 gold beads
+    "shrec": SceneConfig(protein_volume_fraction=None, proteins_per_um2=(600 / 0.262144, 700 / 0.262144),
+                         vesicle_count=(2, 4), fiducials_per_um2=(30 / 0.262144, 60 / 0.262144)),
+}
+
+
+def scene_preset(name: str) -> SceneConfig:
+    """The ``SceneConfig`` called ``name`` (``"dense"`` or ``"shrec"``, see ``SCENE_PRESETS``)."""
+    if name not in SCENE_PRESETS:
+        raise ConfigError(f"unknown scene preset {name!r}: choose one of {', '.join(SCENE_PRESETS)}")
+    return SCENE_PRESETS[name]
+
+
+def area_count(per_um2: tuple[float, float], area_um2: float, rng: np.random.Generator) -> int:
+    """How many objects land on ``area_um2``: Poisson with mean ``uniform(*per_um2) * area_um2``."""
+    return int(rng.poisson(rng.uniform(*per_um2) * area_um2))
 
 
 @dataclass(frozen=True)
@@ -88,14 +121,19 @@ class Scene:
     class_mask: torch.Tensor
     occupancy_mask: torch.Tensor
     placements: list[Placement]
-    slab: tuple[int, int]  # z range [z0, z1) of the ice slab
+    slab: tuple[int, int]  # z range [z0, z1) of the box where particles may sit (inside both surfaces)
     voxel_size_nm: float
+    ice_thickness_nm: float = 0.0  # the slab's mean physical thickness (it may exceed the box)
+    surfaces: torch.Tensor | None = None  # (2, 2N, 2N) z of the bottom and top ice surface, box voxels
     requested: dict[str, int] = field(default_factory=dict)  # class name -> count asked for
 
-    @property
-    def ice_thickness_nm(self) -> float:
-        """The slab's thickness in nm."""
-        return (self.slab[1] - self.slab[0]) * self.voxel_size_nm
+    def ice_mask(self) -> torch.Tensor:
+        """``(Z, Y, X)`` bool: the voxels of the box inside the ice (between its two surfaces)."""
+        size = self.potential.shape[0]
+        lo = size // 2
+        bottom, top = self.surfaces[:, lo:lo + size, lo:lo + size]  # (Y, X) each
+        z = torch.arange(size, dtype=torch.float32)[:, None, None]
+        return (z >= bottom[None]) & (z < top[None])
 
 
 # --------------------------------------------------------------------------------------- clearance map
@@ -180,15 +218,17 @@ def _paste(scene: Scene, density: torch.Tensor, support: torch.Tensor, centre_zy
     scene.occupancy_mask[vz, vy, vx].masked_fill_(inside, instance)
 
 
-def rotate_template(template: Template, rotation: Rotation, offset_xyz=(0.0, 0.0, 0.0)) -> torch.Tensor:
-    """The template's density rotated by ``rotation`` about its centre and shifted by a sub-voxel
-    ``offset_xyz``: ``(s, s, s) -> (s, s, s)`` (trilinear)."""
-    size = template.density.shape[0]
+def rotate_template(template: Template, rotation: Rotation, offset_xyz=(0.0, 0.0, 0.0),
+                    volume: torch.Tensor | None = None) -> torch.Tensor:
+    """The template's density (or another ``volume`` on its grid, e.g. its envelope) rotated by ``rotation``
+    about its centre and shifted by a sub-voxel ``offset_xyz``: ``(s, s, s) -> (s, s, s)`` (trilinear)."""
+    volume = template.density if volume is None else volume
+    size = volume.shape[0]
     inverse = torch.from_numpy(rotation.as_matrix().T).float()  # output point p samples the template at R^T p
     shift = torch.tensor(offset_xyz, dtype=torch.float32) * 2.0 / (size - 1)  # voxels -> [-1, 1] units
     affine = torch.cat([inverse, -(inverse @ shift)[:, None]], dim=1)  # (3, 4) acting on (x, y, z, 1)
     grid = F.affine_grid(affine[None], [1, 1, size, size, size], align_corners=True)  # (1, s, s, s, 3)
-    sampled = F.grid_sample(template.density[None, None], grid, mode="bilinear", align_corners=True)
+    sampled = F.grid_sample(volume[None, None], grid, mode="bilinear", align_corners=True)
     return sampled[0, 0]  # (s, s, s)
 
 
@@ -249,17 +289,47 @@ def _build_scene(size: int, voxel_size_nm: float, config: SceneConfig, rng: np.r
                  templates: dict[int, Template] | None) -> Scene:
     if size < 32:
         raise ConfigError(f"tomogram size {size} is too small: use at least 32 voxels per side")
-    templates = protein_templates(voxel_size_nm) if templates is None else templates
-    thickness = int(min(round(config.ice_thickness_nm / voxel_size_nm), round(config.max_slab_fraction * size)))
-    z0 = int(rng.integers((size - thickness) // 4, (size - thickness) - (size - thickness) // 4 + 1))
+    templates = protein_templates(voxel_size_nm, config.template_source) if templates is None else templates
+    thickness_nm = float(rng.uniform(*config.ice_thickness_nm))
+    surfaces = ice_surfaces(size, voxel_size_nm, thickness_nm, config, rng)  # (2, 2N, 2N)
+    lo = size // 2
+    inner = surfaces[:, lo:lo + size, lo:lo + size]
+    z0 = max(0, int(math.ceil(float(inner[0].max()))))
+    z1 = min(size, int(math.floor(float(inner[1].min()))))
+    if z1 - z0 < 8:
+        raise ConfigError(f"the ice ({thickness_nm:.0f} nm, surfaces +-{config.ice_roughness_nm} nm) leaves "
+                          f"{z1 - z0} voxels for particles: make the ice thicker or smoother")
     scene = Scene(potential=torch.zeros(size, size, size), class_mask=torch.zeros(size, size, size, dtype=torch.uint8),
                   occupancy_mask=torch.zeros(size, size, size, dtype=torch.int32), placements=[],
-                  slab=(z0, z0 + thickness), voxel_size_nm=voxel_size_nm)
+                  slab=(z0, z1), voxel_size_nm=voxel_size_nm, ice_thickness_nm=thickness_nm, surfaces=surfaces)
     clearance = ClearanceMap(size, scene.slab, cell=max(1, size // 64))
     largest = max(t.radius_voxels for t in templates.values()) + config.gap_voxels + clearance.slack
     _add_vesicles(scene, clearance, config, rng, reach=largest)
     _add_particles(scene, clearance, config, rng, templates)
     return scene
+
+
+def ice_surfaces(size: int, voxel_size_nm: float, thickness_nm: float, config: SceneConfig,
+                 rng: np.random.Generator) -> torch.Tensor:
+    """The ice slab's bottom and top surfaces, ``(2, 2N, 2N)`` heights z in box voxels over the (y, x) plane
+    from ``-N/2`` to ``3N/2`` (wider than the box: tilted rays leave it sideways).
+
+    Each surface is the slab's flat face plus a smooth Gaussian random field (std ``ice_roughness_nm``,
+    correlation length ``ice_roughness_scale_nm``), so the thickness varies. The slab's middle sits at a random
+    height: near the box's middle when the ice is thinner than the box, anywhere inside it when thicker.
+    """
+    wide = 2 * size
+    thickness = thickness_nm / voxel_size_nm
+    spare = size - thickness
+    middle = size / 2 + (rng.uniform(-spare / 4, spare / 4) if spare > 0 else rng.uniform(-size / 4, size / 4))
+    sigma = config.ice_roughness_scale_nm / voxel_size_nm
+    k = torch.fft.fftfreq(wide, dtype=torch.float64)
+    lowpass = torch.exp(-2 * (math.pi * sigma) ** 2 * (k[:, None] ** 2 + k[None, :] ** 2))  # Gaussian of sigma
+    white = torch.from_numpy(rng.standard_normal((2, wide, wide)))
+    fields = torch.fft.ifft2(torch.fft.fft2(white) * lowpass).real
+    fields = fields - fields.mean(dim=(-2, -1), keepdim=True)
+    fields = fields / fields.std(dim=(-2, -1), keepdim=True).clamp(min=1e-12) * config.ice_roughness_nm / voxel_size_nm
+    return torch.stack([middle - thickness / 2 + fields[0], middle + thickness / 2 + fields[1]]).float()
 
 
 def _add_vesicles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rng: np.random.Generator,
@@ -325,12 +395,21 @@ def _gold_bead(diameter_voxels: float, voxel_size_nm: float, rng: np.random.Gene
 
 def _class_counts(scene: Scene, config: SceneConfig, templates: dict[int, Template],
                   rng: np.random.Generator) -> dict[int, int]:
-    """How many of each protein (the same number per class, from the volume fraction) and fiducials."""
-    slab_voxels = (scene.slab[1] - scene.slab[0]) * scene.potential.shape[1] * scene.potential.shape[2]
-    per_class_volume = sum(float(t.support.sum()) for t in templates.values())
-    per_class = max(1, round(config.protein_volume_fraction * slab_voxels / per_class_volume))
-    counts = {label: per_class for label in templates}
-    counts[FIDUCIAL_LABEL] = int(rng.integers(config.fiducial_count[0], config.fiducial_count[1] + 1))
+    """How many of each protein and how many fiducials. Proteins: from the volume fraction (the same number
+    per class), or from a count per area spread over the classes at random. Counts per area are for a
+    ``REFERENCE_SLAB_NM`` slab and scale with the area and the share of that slab inside the box."""
+    size, voxel = scene.potential.shape[0], scene.voxel_size_nm
+    area_um2 = (size * voxel / 1000.0) ** 2 * ((scene.slab[1] - scene.slab[0]) * voxel / REFERENCE_SLAB_NM)
+    if config.proteins_per_um2 is not None:
+        labels = list(templates)
+        drawn = rng.multinomial(area_count(config.proteins_per_um2, area_um2, rng), [1 / len(labels)] * len(labels))
+        counts = {label: int(n) for label, n in zip(labels, drawn)}
+    else:
+        slab_voxels = (scene.slab[1] - scene.slab[0]) * scene.potential.shape[1] * scene.potential.shape[2]
+        per_class_volume = sum(float(t.support.sum()) for t in templates.values())
+        per_class = max(1, round(config.protein_volume_fraction * slab_voxels / per_class_volume))
+        counts = {label: per_class for label in templates}
+    counts[FIDUCIAL_LABEL] = area_count(config.fiducials_per_um2, area_um2, rng)
     return counts
 
 
@@ -348,7 +427,9 @@ class _Oriented:
 def _orient(template: Template, rotation: Rotation, rng: np.random.Generator) -> _Oriented:
     offset = tuple(float(o) for o in rng.uniform(-0.5, 0.5, 3))
     density = rotate_template(template, rotation, offset)
-    return _Oriented(template, density, density >= template.threshold, rotation, offset)
+    support = (density >= template.threshold if template.envelope is None
+               else rotate_template(template, rotation, offset, template.envelope) >= ENVELOPE_LEVEL)
+    return _Oriented(template, density, support, rotation, offset)
 
 
 def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, rng: np.random.Generator,
@@ -363,6 +444,9 @@ def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, r
     beads = [_orient(_gold_bead(d, scene.voxel_size_nm, rng), Rotation.identity(), rng) for d in gold_diameters]
     groups = []  # (bounding radius, label, how many, orientations to draw from)
     for label, template in templates.items():
+        if counts[label] == 0:  # a small tomogram of a sparse preset may hold none of a class
+            scene.requested[CLASSES[label].name] = 0
+            continue
         bank_size = min(2 * counts[label], ORIENTATIONS_PER_CLASS)
         bank = [_orient(template, Rotation.random(random_state=rng), rng) for _ in range(bank_size)]
         groups.append((template.radius_voxels, label, counts[label], bank))
@@ -370,7 +454,7 @@ def _add_particles(scene: Scene, clearance: ClearanceMap, config: SceneConfig, r
         groups.append((max(b.template.radius_voxels for b in beads), FIDUCIAL_LABEL, len(beads), beads))
     groups.sort(key=lambda g: -g[0])
     forbidden = dilate(scene.class_mask > 0, math.ceil(config.gap_voxels))  # (Z, Y, X): labels grown by the gap
-    reach = max(o.template.core_radius_voxels for *_, bank in groups for o in bank) + clearance.slack
+    reach = max((o.template.core_radius_voxels for *_, bank in groups for o in bank), default=0.0) + clearance.slack
     for radius, label, count, bank in groups:
         core = min(o.template.core_radius_voxels for o in bank) + config.gap_voxels
         candidates = clearance.candidates(radius + config.gap_voxels, core)

@@ -3,12 +3,18 @@
 A *template* is a small cubic density ``(s, s, s)`` indexed ``[z, y, x]`` with the molecule's centre at
 voxel ``s // 2``. Its *support* (``density >= threshold``) is what SHREC's ``class_mask`` marks.
 
-Three sources:
+Four sources:
 
-* ``class_template(name, voxel_size_nm)``: made in code for the 13 SHREC 2021 proteins. Each class is a
-  few Gaussian "domains" arranged in a shape of its own (lobes, rings, rods, a cube, a V ...), so that the
-  classes differ by shape and not only by size, scaled so that the support's equivalent-sphere diameter
-  is the class's real one (``CLASSES[i].diameter_nm``).
+* ``structure_template(name, voxel_size_nm)`` (the default): the real molecule. PolNet's 10 A density maps
+  of the 13 SHREC 2021 structures, vendored in ``structures/`` with their provenance and PolNet's licence
+  (``data_scripts/vendor_structures.py`` made them). One scale factor for all 13 (the median of map sum per
+  Dalton) turns a map into a *protein volume fraction* (1 = solid protein at 1.21 A^3 per Dalton), so a
+  molecule's integrated potential follows its molecular weight. The label is SHREC-like and loose: the
+  smallest set of voxels holding ``LABEL_MASS_FRACTION`` of the density (our choice; SHREC thresholded the
+  potential at 0.01, which gives labels about 1.25-1.5x the molecule's half-maximum diameter, as this does).
+* ``class_template(name, voxel_size_nm)``: the earlier cartoons, made in code. Each class is a few Gaussian
+  "domains" in a shape of its own, scaled so that the support's equivalent-sphere diameter is the class's
+  (``CLASSES[i].diameter_nm``); their mass does not follow the molecule's (kept as an option, ``"cartoon"``).
 * ``template_from_atoms(path, voxel_size_nm)``: an atomic model (PDB / mmCIF, read with gemmi), each atom a
   Gaussian weighted by its atomic number; the support threshold encloses the protein's volume
   (1.21 A^3 per Dalton, i.e. a partial specific volume of 0.73 cm^3/g).
@@ -18,6 +24,7 @@ Three sources:
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -32,6 +39,9 @@ from mvgtutor.errors import ConfigError, DataError
 PROTEIN_NM3_PER_DALTON = 1.21e-3  # partial specific volume 0.73 cm^3/g
 DOMAIN_THRESHOLD = 0.5  # support of a code-made template: summed domain density >= 0.5
 ATOM_BLUR_NM = 0.3  # Gaussian width of one atom in templates made from atomic models
+STRUCTURES = Path(__file__).with_name("structures")  # vendored maps (see data_scripts/vendor_structures.py)
+LABEL_MASS_FRACTION = 0.95  # a structure's label holds this share of its density
+TEMPLATE_SOURCES = ("structures", "cartoon")
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,12 @@ class Template:
     density: torch.Tensor  # (s, s, s) float32
     threshold: float
     voxel_size_nm: float
+    envelope: torch.Tensor | None = None  # (s, s, s) float 0/1: the label when it is not density >= threshold
 
     @functools.cached_property
     def support(self) -> torch.Tensor:
-        """The voxels the class mask labels: ``density >= threshold``, ``(s, s, s)`` bool."""
-        return self.density >= self.threshold
+        """The voxels the class mask labels, ``(s, s, s)`` bool: ``density >= threshold``, or the envelope."""
+        return self.density >= self.threshold if self.envelope is None else self.envelope >= 0.5
 
     @property
     def equivalent_diameter_nm(self) -> float:
@@ -256,6 +267,118 @@ def template_from_mrc(path: str | os.PathLike, voxel_size_nm: float = 1.0, thres
     return _normalized(name or path.stem, density, level, voxel_size_nm)
 
 
-def protein_templates(voxel_size_nm: float = 1.0) -> dict[int, Template]:
-    """The code-made templates of the 13 proteins, keyed by label (1-13)."""
-    return {cls.label: class_template(cls.name, voxel_size_nm) for cls in PROTEIN_CLASSES}
+def protein_templates(voxel_size_nm: float = 1.0, source: str = "structures") -> dict[int, Template]:
+    """The templates of the 13 proteins, keyed by label (1-13): ``"structures"`` (the real molecules,
+    ``structure_template``) or ``"cartoon"`` (the code-made shapes, ``class_template``)."""
+    if source not in TEMPLATE_SOURCES:
+        raise ConfigError(f"template source {source!r}: choose one of {', '.join(TEMPLATE_SOURCES)}")
+    make = structure_template if source == "structures" else class_template
+    return {cls.label: make(cls.name, voxel_size_nm) for cls in PROTEIN_CLASSES}
+
+
+# ------------------------------------------------------------------------- the vendored SHREC structures
+@functools.lru_cache(maxsize=1)
+def _structures() -> tuple[dict, dict[str, np.ndarray]]:
+    """The vendored manifest and arrays (``map_<NAME>``, ``atoms_<NAME>``), each ``(s, s, s)`` at 1 nm."""
+    manifest = json.loads((STRUCTURES / "shrec2021.json").read_text())
+    with np.load(STRUCTURES / "shrec2021_10A.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    return manifest, arrays
+
+
+def molecular_weight_kda(name: str) -> float:
+    """The molecular weight of SHREC 2021 protein ``name`` in kDa (source: ``structures/shrec2021.json``)."""
+    proteins = _structures()[0]["proteins"]
+    key = class_by_name(name).name
+    if key not in proteins:
+        raise ConfigError(f"{name!r} is not a protein: weights exist for {', '.join(proteins)}")
+    return float(proteins[key]["molecular_weight_kda"])
+
+
+def atomic_model_density(name: str) -> torch.Tensor | None:
+    """Our density of ``name`` from its atomic model (``template_from_atoms`` at 1 nm, atoms weighted by Z),
+    ``(s, s, s)``; None for the three structures whose model PolNet's snapshot lacks (4V94, 4CR2, 5MRC)."""
+    array = _structures()[1].get(f"atoms_{class_by_name(name).name}")
+    return None if array is None else torch.from_numpy(array.copy())
+
+
+@functools.lru_cache(maxsize=1)
+def _map_units_per_dalton() -> float:
+    """One factor for all 13 maps: the median of (map sum) / (molecular weight in Dalton)."""
+    manifest, arrays = _structures()
+    ratios = [float(arrays[f"map_{n}"].sum()) / (1e3 * p["molecular_weight_kda"])
+              for n, p in manifest["proteins"].items()]
+    return float(np.median(ratios))
+
+
+def _resample(density: torch.Tensor, source_nm: float, target_nm: float) -> torch.Tensor:
+    """A centred cube ``(s, s, s)`` at ``source_nm`` voxels resampled to ``target_nm`` voxels, centre kept at
+    ``s' // 2`` (trilinear; blurred first when coarsening). Values are intensive (kept, not summed)."""
+    if abs(target_nm - source_nm) < 1e-9:
+        return density
+    if target_nm > source_nm:  # anti-alias: a Gaussian of 0.4 output voxels
+        sigma = 0.4 * target_nm / source_nm
+        radius = int(math.ceil(3 * sigma))
+        kernel = torch.exp(-torch.arange(-radius, radius + 1, dtype=density.dtype) ** 2 / (2 * sigma ** 2))
+        kernel = kernel / kernel.sum()
+        for axis in range(3):
+            shape = [1, 1, 1]
+            shape[axis] = -1
+            density = torch.nn.functional.conv3d(density[None, None], kernel.view(1, 1, *shape),
+                                                 padding=[radius if a == axis else 0 for a in range(3)])[0, 0]
+    size = density.shape[0]
+    half = int(math.ceil((size // 2) * source_nm / target_nm))
+    out = torch.arange(-half, half + 1, dtype=torch.float64) * target_nm / source_nm  # source voxels from centre
+    coords = (out + size // 2) * 2.0 / (size - 1) - 1.0  # align_corners=True units
+    z, y, x = torch.meshgrid(coords, coords, coords, indexing="ij")
+    grid = torch.stack([x, y, z], dim=-1)[None].to(density.dtype)  # (1, s', s', s', 3) as (x, y, z)
+    return torch.nn.functional.grid_sample(density[None, None], grid, mode="bilinear", align_corners=True,
+                                           padding_mode="zeros")[0, 0]
+
+
+def mass_threshold(density: torch.Tensor, fraction: float) -> float:
+    """The level whose superlevel set ``density >= level`` holds ``fraction`` of the density's sum."""
+    values = torch.sort(density.flatten().double(), descending=True).values
+    cumulative = torch.cumsum(values, 0) / values.sum()
+    return float(values[int(torch.searchsorted(cumulative, torch.tensor([fraction], dtype=torch.float64)))])
+
+
+@functools.lru_cache(maxsize=64)
+def structure_template(name: str, voxel_size_nm: float = 1.0,
+                       label_mass_fraction: float = LABEL_MASS_FRACTION) -> Template:
+    """The real molecule ``name`` (e.g. ``"3QM1"``) at ``voxel_size_nm``: a ``Template`` whose ``density (s, s, s)``
+    is the protein volume fraction, so ``density.sum() * voxel^3`` is about the molecule's volume (1.21 A^3 per
+    Dalton), and whose label holds ``label_mass_fraction`` of it."""
+    cls = class_by_name(name)
+    if cls.kind != "protein":
+        raise ConfigError(f"class {name!r} is a {cls.kind}, not a protein: templates exist for "
+                          f"{', '.join(c.name for c in PROTEIN_CLASSES)}")
+    if voxel_size_nm <= 0 or not 0.5 <= label_mass_fraction < 1.0:
+        raise ConfigError(f"voxel_size_nm={voxel_size_nm}, label_mass_fraction={label_mass_fraction}: need a "
+                          f"positive voxel size and a fraction in [0.5, 1)")
+    manifest, arrays = _structures()
+    source_nm = float(manifest["voxel_size_nm"])
+    units = torch.from_numpy(arrays[f"map_{cls.name}"].astype(np.float64))
+    fraction = units / _map_units_per_dalton() * PROTEIN_NM3_PER_DALTON / source_nm ** 3  # (s, s, s)
+    density = _resample(fraction, source_nm, voxel_size_nm).clamp(min=0.0)
+    density = density * (float(fraction.sum()) * source_nm ** 3 / (float(density.sum()) * voxel_size_nm ** 3))
+    threshold = mass_threshold(density, label_mass_fraction)
+    return Template(name=cls.name, density=density.float(), threshold=threshold, voxel_size_nm=voxel_size_nm,
+                    envelope=filled_envelope(density >= threshold).float())
+
+
+def filled_envelope(support: torch.Tensor) -> torch.Tensor:
+    """A label ``(s, s, s)`` bool with its cavities filled: those enclosed in 3D and, for a hollow molecule whose
+    centre is empty (4V94, the TRiC chaperonin, a barrel open at its ends), the centred ball that reaches its
+    walls. Our choice: the label is the molecule's envelope, so the listed centre is always labelled and no
+    other particle is packed into the cavity."""
+    from scipy import ndimage
+
+    filled = torch.from_numpy(ndimage.binary_fill_holes(support.numpy()))
+    centre = support.shape[0] // 2
+    if not bool(filled[centre, centre, centre]):
+        axis = torch.arange(support.shape[0], dtype=torch.float32) - centre
+        z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+        radius = (z ** 2 + y ** 2 + x ** 2).sqrt()
+        filled |= radius <= float(radius[filled].min())
+    return filled

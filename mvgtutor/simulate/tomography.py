@@ -7,12 +7,17 @@ transform, at the tilt angle. So we
 
 * project: 2D FFT of a batch of zero-padded ``xz`` planes, sample the central lines (bilinear), inverse 1D
   FFT -> rows of the projections;
-* reconstruct (weighted back-projection by direct Fourier inversion, as teamtomo's ``torch-fourier-slice``
-  does in 3D): put each row's 1D FFT back on its line (the adjoint of the bilinear sampling), divide by the
-  sampling weight (clamped at 1, which weights the sparse high frequencies like WBP's ramp), inverse 2D FFT.
+* reconstruct, by default as IMOD and PyTom (which made SHREC 2021) do, with a **real-space weighted
+  back-projection** (``weighted_back_projection``): filter each row with a ramp ``|k|``, then smear it back
+  along its rays (linear interpolation between detector pixels) and sum over tilts;
+* or by **direct Fourier inversion** (``direct_fourier_inversion``, as teamtomo's ``torch-fourier-slice`` does
+  in 3D): put each row's 1D FFT back on its line (the adjoint of the bilinear sampling), divide by the
+  sampling weight (clamped at 1), inverse 2D FFT. It keeps the lowest frequencies exactly and leaves the
+  missing wedge perfectly empty, which real reconstructions do not (kept as an option).
 
-Nothing is ever sampled beyond +-``max_tilt``: that empty double wedge of Fourier space is the **missing
-wedge**. Working plane by plane keeps memory at a few padded planes (a 512^3 volume needs ~0.5 GB here,
+Nothing is ever measured beyond +-``max_tilt``: that double wedge of Fourier space is the **missing wedge**.
+Real-space WBP leaks a little power into it (interpolation, the ramp's discrete kernel, the finite box),
+as real tomograms do. Working plane by plane keeps memory at a few padded planes (a 512^3 volume needs ~0.5 GB here,
 against ~13 GB for a 2x-padded 3D Fourier slice), and it is faster on a CPU (``data_scripts/bench_simulate.py``).
 
 Convention: a tilt ``theta`` (degrees) images the volume rotated about y so that a point at height ``z``
@@ -32,6 +37,8 @@ from mvgtutor.errors import ConfigError
 
 PAD_FACTOR = 2  # zero-pad each plane to 2N: keeps interpolation errors in Fourier space small
 PLANES_PER_CHUNK = 32  # xz planes transformed at once (memory: ~4 MB per plane at N = 512)
+WBP_PLANES_PER_CHUNK = 4  # z planes summed at once by the real-space WBP: the partial sum stays in cache
+# (2.6x less CPU time than 32 planes at 512^3, 1.4x at 256^3, measured on the course's 2-core machine)
 
 
 # ------------------------------------------------------------------------------------------- tilt scheme
@@ -109,10 +116,11 @@ def project_tilt_series(volume: torch.Tensor, angles_deg: torch.Tensor) -> torch
     size = _check_cube(volume)
     padded = PAD_FACTOR * size
     pad = (padded - size) // 2
-    index, weight = _line_samples(angles_deg, padded)
-    correction = _sinc2(padded)  # pre-compensate the interpolation's apodisation
+    device = volume.device
+    index, weight = (a.to(device) for a in _line_samples(angles_deg.cpu(), padded))
+    correction = _sinc2(padded).to(device)  # pre-compensate the interpolation's apodisation
     n_tilts, n_freq = len(angles_deg), padded // 2 + 1
-    out = torch.empty(n_tilts, size, size, dtype=torch.float32)
+    out = torch.empty(n_tilts, size, size, dtype=torch.float32, device=device)
     for y0 in range(0, size, PLANES_PER_CHUNK):
         planes = volume[:, y0:y0 + PLANES_PER_CHUNK, :].permute(1, 0, 2).float()  # (cy, Z, X)
         planes = F.pad(planes, [pad] * 4)  # (cy, P, P)
@@ -127,31 +135,93 @@ def project_tilt_series(volume: torch.Tensor, angles_deg: torch.Tensor) -> torch
 
 
 # -------------------------------------------------------------------------------- weighted back-projection
+RECONSTRUCTIONS = ("wbp", "fourier")
+
+
+def reconstruct(projections: torch.Tensor, angles_deg: torch.Tensor, method: str = "wbp") -> torch.Tensor:
+    """``(T, Y, X)`` projections at ``angles_deg (T,)`` -> ``(Z, Y, X)`` volume, by ``method`` ("wbp": real-space
+    weighted back-projection, the default; "fourier": direct Fourier inversion)."""
+    if method not in RECONSTRUCTIONS:
+        raise ConfigError(f"reconstruction {method!r}: choose one of {', '.join(RECONSTRUCTIONS)}")
+    return (weighted_back_projection if method == "wbp" else direct_fourier_inversion)(projections, angles_deg)
+
+
+def ramp_filter(size: int, device=None) -> torch.Tensor:
+    """The discrete ramp ``(size // 2 + 1,)`` for ``rfft`` of rows of length ``size`` (twice padded inside):
+    the Fourier transform of the Ram-Lak kernel ``h[0] = 1/4, h[odd n] = -1/(pi n)^2`` (Kak and Slaney), which
+    is ``|k|`` with a small positive value at ``k = 0`` rather than the exact zero of a sampled ``|k|``."""
+    n = torch.arange(size, device=device, dtype=torch.float64)
+    n = torch.minimum(n, size - n)  # circular distance
+    kernel = torch.where(n % 2 == 1, -1.0 / (math.pi * n.clamp(min=1)) ** 2, torch.zeros_like(n))
+    kernel[0] = 0.25
+    return torch.fft.rfft(kernel).real.float()
+
+
 def weighted_back_projection(projections: torch.Tensor, angles_deg: torch.Tensor) -> torch.Tensor:
+    """Real-space weighted back-projection: ``(T, Y, X)`` projections at ``angles_deg (T,)`` -> ``(Z, Y, X)``.
+
+    Each row is ramp-filtered (zero-padded to 2N, ``ramp_filter``), then every voxel ``(z, x)`` of every
+    ``xz`` plane adds, for each tilt, the filtered row at ``x' = x cos(theta) + z sin(theta)`` (linear
+    interpolation; rays that leave the detector add nothing), times the angular step in radians.
+    """
+    n_tilts, size, width = _check_series(projections, angles_deg)
+    device = projections.device
+    padded = PAD_FACTOR * size
+    ramp = ramp_filter(padded, device)  # (P//2+1,)
+    rows = F.pad(projections.float(), [0, padded - size])  # (T, Y, P)
+    filtered = torch.fft.irfft(torch.fft.rfft(rows) * ramp, n=padded)[..., :size]  # (T, Y, N)
+    step = math.radians(float(angles_deg.max() - angles_deg.min()) / max(n_tilts - 1, 1)) if n_tilts > 1 else 1.0
+    # detector rows (T, N + 2, Y): x' along dim 1, a zero row at each end catches the rays that miss
+    detector = F.pad(filtered.permute(0, 2, 1), [0, 0, 1, 1]).contiguous() * step
+    axis = torch.arange(size, device=device, dtype=torch.float32) - size // 2
+    theta = torch.deg2rad(angles_deg.to(device=device, dtype=torch.float64)).float()
+    volume = torch.zeros(size, size, size, device=device)  # (Z, X, Y) while summing: rows stay contiguous
+    for z0 in range(0, size, WBP_PLANES_PER_CHUNK):
+        z = axis[z0:z0 + WBP_PLANES_PER_CHUNK]  # (cz,)
+        chunk = volume[z0:z0 + len(z)]  # (cz, X, Y)
+        for t in range(n_tilts):
+            u = axis[None, :] * theta[t].cos() + z[:, None] * theta[t].sin() + size // 2 + 1  # (cz, X) padded
+            u = u.clamp(0, size + 1 - 1e-3)
+            left = u.floor()
+            frac = (u - left)[..., None]  # (cz, X, 1)
+            left = left.long().flatten()
+            row = detector[t]  # (N + 2, Y)
+            below = row.index_select(0, left).view(*u.shape, -1)  # (cz, X, Y)
+            above = row.index_select(0, left + 1).view(*u.shape, -1)
+            chunk += below.lerp_(above, frac)
+    return volume.permute(0, 2, 1).contiguous()  # (Z, Y, X)
+
+
+def _check_series(projections: torch.Tensor, angles_deg: torch.Tensor) -> tuple[int, int, int]:
+    if projections.ndim != 3 or projections.shape[1] != projections.shape[2] or len(angles_deg) != projections.shape[0]:
+        raise ConfigError(f"projections must be (T, N, N) with T = {len(angles_deg)} angles, "
+                          f"got {tuple(projections.shape)}")
+    return tuple(projections.shape)
+
+
+def direct_fourier_inversion(projections: torch.Tensor, angles_deg: torch.Tensor) -> torch.Tensor:
     """Reconstruct a volume ``(Z, Y, X)`` from projections ``(T, Y, X)`` taken at ``angles_deg (T,)``.
 
     Direct Fourier inversion plane by plane (see the module docstring); frequencies no tilt sampled (the
     missing wedge) stay zero.
     """
-    n_tilts, size, width = projections.shape
-    if size != width or len(angles_deg) != n_tilts:
-        raise ConfigError(f"projections must be (T, N, N) with T = {len(angles_deg)} angles, "
-                          f"got {tuple(projections.shape)}")
+    n_tilts, size, width = _check_series(projections, angles_deg)
+    device = projections.device
     padded = PAD_FACTOR * size
     pad = (padded - size) // 2
     n_freq = padded // 2 + 1
-    index, weight = _line_samples(angles_deg, padded)
+    index, weight = (a.to(device) for a in _line_samples(angles_deg.cpu(), padded))
     flat_index = index.flatten()  # (4*T*K,)
-    density = torch.zeros(padded * n_freq).index_add_(0, flat_index, weight.flatten())  # (P*K,)
+    density = torch.zeros(padded * n_freq, device=device).index_add_(0, flat_index, weight.flatten())  # (P*K,)
     density = density.clamp(min=1.0)  # eq. of direct Fourier inversion: divide by the sampling weight
-    correction = _sinc2(padded)
-    volume = torch.empty(size, size, size, dtype=torch.float32)
+    correction = _sinc2(padded).to(device)
+    volume = torch.empty(size, size, size, dtype=torch.float32, device=device)
     for y0 in range(0, size, PLANES_PER_CHUNK):
         rows = projections[:, y0:y0 + PLANES_PER_CHUNK, :].permute(1, 0, 2).float()  # (cy, T, N)
         rows = F.pad(rows, [pad, pad])  # (cy, T, P)
         lines = torch.fft.rfft(torch.fft.ifftshift(rows, dim=-1)).flatten(1)  # (cy, T*K)
         spread = (lines[:, None, :] * weight[None]).flatten(1)  # (cy, 4*T*K)
-        grid = torch.zeros(lines.shape[0], padded * n_freq, dtype=lines.dtype)  # (cy, P*K)
+        grid = torch.zeros(lines.shape[0], padded * n_freq, dtype=lines.dtype, device=device)  # (cy, P*K)
         grid.index_add_(1, flat_index, spread)
         grid = (grid / density).view(-1, padded, n_freq)  # (cy, P, K)
         planes = torch.fft.irfft2(torch.fft.ifftshift(grid, dim=-2), s=(padded, padded))  # (cy, P, P)

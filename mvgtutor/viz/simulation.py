@@ -1,4 +1,5 @@
-"""Figures of the simulator (chapter 1): templates, the tilt series, the CTF, the missing wedge, effects.
+"""Figures of the simulator (chapter 1): templates, the real structures, the tilt series, the CTF, the missing
+wedge, effects, per-class contrast.
 
 Each function returns a ``matplotlib.figure.Figure``. Images are ``(rows, cols)`` arrays or tensors,
 volumes ``(Z, Y, X)``; grey levels use robust percentiles (gold beads would flatten a min-max scale).
@@ -137,5 +138,54 @@ def label_counts_bar(requested: Mapping[str, int], placed: Mapping[str, int],
     ax.bar(positions + 0.2, [placed.get(n, 0) for n in names], 0.4, label="placed", color="#4363d8")
     ax.set_xticks(positions, names, rotation=45, fontsize="small")
     ax.set_ylabel("particles")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def structure_gallery(names: Sequence[str] | None = None, columns: int = 7, size: float = 1.5) -> Figure:
+    """The SHREC 2021 proteins the simulator uses: for each, PolNet's 10 A map (top, projected along z) and our
+    density from its atomic model (below; "no model" where PolNet's snapshot has none), titled with the
+    molecular weight and the label's equivalent diameter. Grey levels are shared per pair."""
+    from mvgtutor.data.classes import PROTEIN_CLASSES, class_by_name
+    from mvgtutor.simulate.templates import atomic_model_density, molecular_weight_kda, structure_template
+
+    names = list(names or [c.name for c in PROTEIN_CLASSES])
+    columns = min(columns, len(names))
+    blocks = -(-len(names) // columns)
+    fig, axes = plt.subplots(2 * blocks, columns, figsize=(columns * size, 2 * blocks * size * 1.05),
+                             constrained_layout=True, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for index, name in enumerate(names):
+        template = structure_template(name)
+        atoms = atomic_model_density(name)
+        top, bottom = axes[2 * (index // columns), index % columns], axes[2 * (index // columns) + 1, index % columns]
+        image = as_array(template.density).sum(axis=0)  # (Y, X) projection along z
+        top.imshow(image, cmap="gray_r", origin="lower")
+        label = class_by_name(name).label
+        top.set_title(f"{name} {molecular_weight_kda(name):.0f} kDa\nlabel {template.equivalent_diameter_nm:.1f} nm",
+                      fontsize="x-small", color=class_rgb(label))
+        if atoms is None:
+            bottom.text(0.5, 0.5, "no model", ha="center", va="center", fontsize="x-small", transform=bottom.transAxes)
+        else:
+            bottom.imshow(as_array(atoms).sum(axis=0), cmap="gray_r", origin="lower")
+            bottom.set_title("atomic model", fontsize="xx-small")
+    return fig
+
+
+def contrast_bars(contrasts: Mapping[str, Mapping[str, float]], names: Sequence[str] | None = None) -> Figure:
+    """Per-class contrast (``simulate.measure.class_contrast``: mean inside the label in background standard
+    deviations, negative = dark) for one or more settings side by side: ``{setting: {class name: value}}``."""
+    settings = list(contrasts)
+    names = list(names or dict.fromkeys(n for c in contrasts.values() for n in c))
+    positions = np.arange(len(names))
+    width = 0.8 / max(len(settings), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(names)), 2.8), constrained_layout=True)
+    for index, setting in enumerate(settings):
+        values = [contrasts[setting].get(n, np.nan) for n in names]
+        ax.bar(positions + (index - (len(settings) - 1) / 2) * width, values, width, label=setting)
+    ax.axhline(0.0, color="black", linewidth=0.5)
+    ax.set_xticks(positions, names, rotation=45, fontsize="small")
+    ax.set_ylabel("contrast (background std)")
     ax.legend(fontsize="small")
     return fig
