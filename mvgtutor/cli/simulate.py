@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from mvgtutor.simulate.imaging import EFFECTS
+from mvgtutor.simulate.scene import SCENE_PRESETS
+from mvgtutor.simulate.tomography import RECONSTRUCTIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voxel-size", type=float, default=1.0, help="voxel size in nm (default 1.0)")
     parser.add_argument("--disable", nargs="+", default=[], choices=EFFECTS, metavar="EFFECT",
                         help=f"physical effects to switch off: {', '.join(EFFECTS)}")
+    parser.add_argument("--preset", default="dense", choices=sorted(SCENE_PRESETS),
+                        help="scene statistics: dense (crowded, for small training sets; default) or shrec "
+                             "(SHREC 2021's counts per area and slab thickness)")
+    parser.add_argument("--reconstruction", default="wbp", choices=RECONSTRUCTIONS,
+                        help="wbp (real-space ramp-filtered back-projection, as IMOD; default) or fourier "
+                             "(direct Fourier inversion, an exactly empty missing wedge)")
     parser.add_argument("--oversample", type=int, default=1, choices=(1, 2),
                         help="2: simulate at half the voxel size and Fourier-crop (8x memory)")
     parser.add_argument("--overwrite", action="store_true",
@@ -52,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     check_settings(args.n_tomograms, args.size, args.seed, args.snr, args.voxel_size, args.oversample)
     checks.writable_folder("--out", args.out)
 
-    config = SimulationConfig().without(*args.disable)
-    config = dataclasses.replace(config, imaging=dataclasses.replace(config.imaging, oversample=args.oversample))
+    config = SimulationConfig.preset(args.preset).without(*args.disable)
+    config = dataclasses.replace(config, imaging=dataclasses.replace(config.imaging, oversample=args.oversample,
+                                                                     reconstruction=args.reconstruction))
     out = simulate_dataset(args.out, n_tomograms=args.n_tomograms, size=args.size, seed=args.seed, snr=args.snr,
                            voxel_size_nm=args.voxel_size, config=config, progress=True, overwrite=args.overwrite)
     manifest = json.loads((out / MANIFEST).read_text())

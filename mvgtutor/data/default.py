@@ -73,7 +73,8 @@ def expected_manifest(data: DataConfig) -> dict:
     from mvgtutor.simulate import SIMULATOR_VERSION
 
     return {"simulator_version": SIMULATOR_VERSION, "n_tomograms": data.n_tomograms,
-            "size": data.tomogram_size, "seed": data.seed, "snr": data.snr, "voxel_size_nm": data.voxel_size_nm}
+            "size": data.tomogram_size, "seed": data.seed, "snr": data.snr, "voxel_size_nm": data.voxel_size_nm,
+            "scene_preset": data.scene_preset}
 
 
 def dataset_problem(folder: Path, data: DataConfig) -> str | None:
@@ -122,12 +123,12 @@ def foreign_files(folder: Path) -> list[Path]:
 
 def _build(target: Path, profile: Profile, progress: bool) -> None:
     """Simulate into a temporary folder beside ``target`` and rename it into place (atomic)."""
-    from mvgtutor.simulate import simulate_dataset
+    from mvgtutor.simulate import SimulationConfig, simulate_dataset
 
     data = profile.data  # simulate_dataset builds beside target and renames into place (atomic)
     simulate_dataset(target, n_tomograms=data.n_tomograms, size=data.tomogram_size, seed=data.seed,
-                     snr=data.snr, voxel_size_nm=data.voxel_size_nm, progress=progress,
-                     extra_manifest={"profile": profile.name})
+                     snr=data.snr, voxel_size_nm=data.voxel_size_nm, config=SimulationConfig.preset(data.scene_preset),
+                     progress=progress, extra_manifest={"profile": profile.name, "scene_preset": data.scene_preset})
 
 
 def _move_aside(target: Path) -> None:
