@@ -104,3 +104,23 @@ def test_xz_noise_perturbs_only_the_xz_view_and_only_in_training():
             assert torch.equal(a, b)
     with pytest.raises(ConfigError, match="xz_input_noise"):
         MVGFormer(dataclasses.replace(SMALL, xz_input_noise=-1.0))
+
+
+def test_chapter_9_checks_tell_the_two_readings_apart():
+    from mvgtutor.model.vsl_checks import mask_dependence, other_views_ablation, reconstruction_quality
+
+    x = patches(size=3)
+    torch.manual_seed(0)
+    literal = mask_dependence(MVGFormer(dataclasses.replace(SMALL, vsl_reading="realigned")), x)
+    assert len(set(literal.values())) == 1  # the literal reading's loss ignores the mask
+    torch.manual_seed(0)
+    model = MVGFormer(SMALL)
+    ours = mask_dependence(model, x)
+    assert len(set(ours.values())) == 3
+    ablation = other_views_ablation(model, x)
+    assert set(ablation) == {"own other views", "another patch's other views"}
+    quality = reconstruction_quality(model, x)
+    assert quality["mse_coarse_oracle"] <= quality["mse_mean_grey"] and -1 <= quality["corr_fine"] <= 1
+    assert model.training  # the caller's model is left as it was
+    with pytest.raises(Exception, match="at least 2 patches"):
+        other_views_ablation(model, x[:1])
