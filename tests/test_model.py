@@ -197,3 +197,18 @@ def test_view_diversity_metrics_of_table_14():
     assert set(paper) == {("xy", "yz"), ("xy", "xz"), ("yz", "xz")}
     with pytest.raises(ConfigError, match="view features"):
         cosine_similarity(features, features[:, :5])
+
+
+@pytest.mark.parametrize("loss", ["ce_boundary_dice", "ce_contrastive"])
+def test_table_9_loss_variants_train_the_model(loss):
+    from mvgtutor.config import TrainConfig
+
+    config = dataclasses.replace(SMALL, views=("xy", "xz", "xz"), vsl=False)  # a repeated view too
+    model = MVGFormer(config)
+    target = torch.zeros(2, 16, 16, 16, dtype=torch.long)
+    target[:, 4:12, 4:12, 4:12] = 5
+    total, parts = segmentation_loss(model(batch(config)), target, TrainConfig(loss=loss))
+    term = "boundary_dice" if loss == "ce_boundary_dice" else "contrastive"
+    assert term in parts and parts[term] > 0
+    total.backward()
+    assert model.patch_embed.proj.weight.grad.abs().sum() > 0

@@ -205,10 +205,12 @@ def test_table_9_loss_variants_add_their_term():
     perfect = F.one_hot(target, 16).movedim(-1, 1).float() * 50
     _, perfect_parts = segmentation_loss({"logits": perfect}, target, TrainConfig(loss="ce_boundary_dice"))
     assert perfect_parts["boundary_dice"] < 1e-3  # a perfect prediction has no boundary loss
-    tokens = seeded(3, 2, 32, 2, 2, 2, seed=5)  # (V, B, C, g, g, g): tokens of 4^3 cubes
-    contrastive, parts = segmentation_loss({"logits": logits, "tokens": tokens}, target,
+    tokens = seeded(3, 2, 8, 32, seed=5)  # (V, B, L, C): 2^3 tokens of 4^3 cubes per view
+    per_view = {v: logits for v in VIEWS}
+    contrastive, parts = segmentation_loss({"logits": logits, "view_logits": per_view, "tokens": tokens}, target,
                                            TrainConfig(loss="ce_contrastive"))
-    assert torch.allclose(contrastive, plain + parts["contrastive"]) and parts["contrastive"] > 0
+    with_views, _ = segmentation_loss({"logits": logits, "view_logits": per_view}, target, TrainConfig())
+    assert torch.allclose(contrastive, with_views + parts["contrastive"]) and parts["contrastive"] > 0
     with pytest.raises(ConfigError, match="loss"):
         segmentation_loss({"logits": logits}, target, TrainConfig(loss="focal"))
 

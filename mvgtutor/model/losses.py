@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from mvgtutor.config import TrainConfig
 from mvgtutor.errors import DataError, check_choice
 from mvgtutor.model.regularizers import boundary_dice_loss, token_contrastive_loss, token_labels
+from mvgtutor.model.views import to_view
 
 LOSSES: tuple[str, ...] = ("ce", "ce_boundary_dice", "ce_contrastive")  # Table 9: CE, CE+boundary, CE+CL
 
@@ -75,11 +76,11 @@ def segmentation_loss(outputs: dict, target: torch.Tensor,
         parts["boundary_dice"] = boundary_dice_loss(logits, target)
         loss = loss + train_config.loss_weight * parts["boundary_dice"]
     elif train_config.loss == "ce_contrastive" and "tokens" in outputs:
-        tokens = outputs["tokens"]  # (V, B, C, g, g, g) in the canonical grid
-        patch = target.shape[-1] // tokens.shape[-1]
-        labels = token_labels(target, patch, logits.shape[1])  # (B, g, g, g)
-        parts["contrastive"] = token_contrastive_loss(tokens.movedim(2, -1).reshape(-1, tokens.shape[2]),
-                                                      labels.expand(tokens.shape[0], *labels.shape).reshape(-1))
+        tokens = outputs["tokens"]  # (V, B, L, C), each view's tokens in its own order
+        patch = round((target[0].numel() / tokens.shape[2]) ** (1 / 3))  # voxels per token side
+        labels = torch.stack([token_labels(to_view(target, key.split("_")[0]), patch, logits.shape[1]).flatten(1)
+                              for key in view_logits])  # (V, B, L), the same order as the tokens
+        parts["contrastive"] = token_contrastive_loss(tokens.reshape(-1, tokens.shape[-1]), labels.reshape(-1))
         loss = loss + train_config.loss_weight * parts["contrastive"]
     if "recon_loss" in outputs:
         parts["recon"] = outputs["recon_loss"]

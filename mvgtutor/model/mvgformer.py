@@ -28,7 +28,7 @@ from mvgtutor.config import ModelConfig
 from mvgtutor.errors import ConfigError, check_choice
 from mvgtutor.model.attention import TransformerEncoder
 from mvgtutor.model.context import ContextEncoder, frozen_running_stats
-from mvgtutor.model.decoders import make_decoder, tokens_to_grid
+from mvgtutor.model.decoders import make_decoder
 from mvgtutor.model.embed import PatchEmbed, PositionEncoding, token_grid
 from mvgtutor.model.fusion import ViewFusion
 from mvgtutor.model.graph import Graph, VisualGraph
@@ -221,7 +221,8 @@ class MVGFormer(nn.Module):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """``x (B, 1, D, H, W)`` -> ``{"logits": (B, K, D, H, W), "view_logits": {view: (B, K, D, H, W)},
         "recon_loss": scalar (training with VSL), "graph_loss": scalar (MinCutPool),
-        "tokens": (V, B, C, g, g, g) (training only: the last layer's tokens, canonical grid)}``.
+        "tokens": (V, B, L, C) (training only: the last layer's tokens, in each view's order, the views in the
+        order of "view_logits")}``.
 
         ``generator`` (on ``x``'s device) draws the graph's seeding and the VSL mask; without one the graph is
         seeded with ``config.graph_seed`` (the same result for the same input) and the mask uses torch's global RNG.
@@ -232,10 +233,8 @@ class MVGFormer(nn.Module):
             "logits": self.fusion(view_logits),  # eq. 8
             "view_logits": {key: view_logits[i] for i, key in enumerate(self.view_keys)},
         }
-        if self.training:  # the last layer's tokens in the canonical grid, for Table 9's contrastive term
-            last = features.per_view()  # (V, B, L, C)
-            outputs["tokens"] = torch.stack([from_view(tokens_to_grid(last[i], self.grid), view)
-                                             for i, view in enumerate(self.views)])  # (V, B, C, g, g, g)
+        if self.training:  # the last layer's tokens (a view, no copy), for Table 9's contrastive term
+            outputs["tokens"] = features.per_view()  # (V, B, L, C), each in its view's order
         if features.masked is not None:
             outputs["recon_loss"] = self.vsl.loss(features.per_view(), x, features.masked)
         if features.graph is not None and features.graph.aux_loss is not None:

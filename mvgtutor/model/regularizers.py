@@ -7,8 +7,8 @@ readings**, the simplest standard ones:
 * ``boundary_dice_loss``: one minus the soft Dice of the fused prediction, per class present, computed only on
   the voxels of a one-voxel band around the true label boundaries (where a class meets another);
 * ``token_contrastive_loss``: the supervised contrastive loss (SupCon, Khosla et al. 2020) of the encoder's
-  last-layer tokens, every view's tokens on the canonical token grid, each labelled with the most frequent class
-  of its 4^3 cube; tokens of the same class (in any view) are positives, the rest negatives. The alternative
+  last-layer tokens of every view, each labelled with the most frequent class of the 4^3 cube it covers; tokens
+  of the same class (in any view) are positives, the rest negatives. The alternative
   reading, a self-supervised cross-view InfoNCE (same place in two views = positive), needs no labels.
 """
 
@@ -43,7 +43,8 @@ def boundary_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 
 
 
 def token_labels(target: torch.Tensor, patch: int, num_classes: int) -> torch.Tensor:
-    """The most frequent class of each token's cube: ``(B, D, H, W) -> (B, D/p, H/p, W/p)`` (canonical grid)."""
+    """The most frequent class of each token's cube: ``(B, D, H, W) -> (B, D/p, H/p, W/p)`` (in the input's own
+    axis order: pass ``to_view(target, view)`` for a view's tokens, then ``flatten(1)`` for its sequence order)."""
     one_hot = F.one_hot(target.long(), num_classes).movedim(-1, 1).float()  # (B, K, D, H, W)
     return F.avg_pool3d(one_hot, patch).argmax(1)
 
