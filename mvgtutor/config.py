@@ -70,7 +70,9 @@ class ModelConfig:
     num_heads: int = 16
     mlp_ratio: float = 4.0
     dropout: float = 0.0
-    views: tuple[str, ...] = ("xy", "yz", "xz")  # the multi-view perspectives (Sec. 4.2)
+    views: tuple[str, ...] = ("xy", "yz", "xz")  # the multi-view perspectives (Sec. 4.2); repeats allowed (Table 13)
+    encoder_sequence: str = "per_view"  # "per_view": one sequence per view (the paper) | "joint": one of all views
+    xz_input_noise: float = 0.0  # Table 2's "permutation": Gaussian noise sigma on the XZ input in training (0.05)
     position: str = "learned"  # per-view learned | "sinusoidal" | "rotary" | "shared" (one 3D embedding)
     # context encoder and visual graph (Sec. 4.1)
     num_clusters: int = 16  # K
@@ -92,6 +94,7 @@ class ModelConfig:
     mask_ratio: float = 0.5  # eta
     vsl_decoder_depth: int = 1
     vsl_decoder_dim: int = 128
+    vsl_reading: str = "cross_view"  # "cross_view" (ours: the mask matters) | "realigned" (literal, see ch. 9)
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,10 @@ class TrainConfig:
     lr_step_epochs: int = 100  # lr x lr_gamma every lr_step_epochs
     lr_gamma: float = 0.1
     weight_decay: float = 0.0
-    lambda_views: float = 1.0  # lambda1 in front of the per-view CE terms of eq. 9
-    lambda_recon: float = 1.0  # lambda2 in front of the VSL reconstruction term of eq. 9
+    lambda_views: float = 1.0  # lambda1 of Sec. 5.3.3: scales every CE term of eq. 9 (fused and per view)
+    lambda_recon: float = 1.0  # lambda2 of Sec. 5.3.3: scales the VSL reconstruction term of eq. 9
+    loss: str = "ce"  # Table 9: "ce" (the paper) | "ce_boundary_dice" | "ce_contrastive"
+    loss_weight: float = 1.0  # weight of the extra term of "ce_boundary_dice" / "ce_contrastive"
     background_weight: float = 1.0  # CE weight of label 0 (the paper: 1, plain CE); < 1 for short runs
     seed: int = 0
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"

@@ -104,3 +104,19 @@ def test_bad_arguments():
         predict_volume(model, torch.zeros(32, 32, 32), overlap=1.0)
     with pytest.raises(ConfigError, match="window"):
         predict_volume(model, torch.zeros(32, 32, 32), window="triangle")
+
+
+def test_mvgformer_labels_do_not_depend_on_the_batch_size():
+    """Each tile's visual graph is seeded independently of its batch (issue 10.3), so batching is invisible."""
+    import dataclasses
+
+    from mvgtutor.config import make_profile
+    from mvgtutor.model import MVGFormer
+
+    config = dataclasses.replace(make_profile("test").model, input_size=16, p3da_dilations=(1, 2, 4, 6))
+    torch.manual_seed(0)
+    model = MVGFormer(config).eval()
+    volume = torch.randn(40, 40, 40, generator=torch.Generator().manual_seed(0))
+    labels = {size: predict_volume(model, volume, tile=16, batch_size=size) for size in (1, 7, 32)}
+    assert torch.equal(labels[1], labels[7]) and torch.equal(labels[1], labels[32])
+    assert len(torch.unique(labels[1])) > 1  # an untrained model, but not a constant one

@@ -26,6 +26,8 @@ OPTIONS = [
     {"graph_method": "spectral"}, {"graph_method": "mincut"}, {"graph_method": "none"},
     {"graph_query": "token_plus_node"}, {"vsl": False}, {"p3da_upsample": "trilinear"}, {"p3da_conv": "valid_taps"},
     {"views": ("xy", "xz")}, {"views": ("yz",), "vsl": False},
+    {"views": ("xy", "xy", "xy")}, {"encoder_sequence": "joint"}, {"encoder_sequence": "joint", "position": "rotary"},
+    {"vsl_reading": "realigned"}, {"xz_input_noise": 0.05},
 ]
 
 
@@ -37,7 +39,7 @@ def test_forward_contract_for_every_option(option):
     outputs = model(x)
     shape = (2, 16, 16, 16, 16)
     assert outputs["logits"].shape == shape
-    assert set(outputs["view_logits"]) == set(config.views)
+    assert set(outputs["view_logits"]) == set(model.view_keys) and len(model.view_keys) == len(config.views)
     assert all(v.shape == shape for v in outputs["view_logits"].values())
     assert ("recon_loss" in outputs) == config.vsl
     assert ("graph_loss" in outputs) == (config.graph_method == "mincut")
@@ -119,7 +121,8 @@ def test_bad_inputs_and_options_raise_config_errors():
     with pytest.raises(ConfigError, match=r"expects a batch \(B, 1, 16, 16, 16\)"):
         model(torch.zeros(1, 1, 32, 32, 32))
     for option, message in [({"decoder": "unet"}, "decoder"), ({"position": "alibi"}, "position"),
-                            ({"views": ("xy", "zz")}, "views"), ({"input_size": 18}, "input_size=18")]:
+                            ({"views": ("xy", "zz")}, "views"), ({"input_size": 18}, "input_size=18"),
+                            ({"encoder_sequence": "mixed"}, "encoder_sequence")]:
         with pytest.raises(ConfigError, match=message):
             MVGFormer(dataclasses.replace(SMALL, **option))
 
@@ -134,3 +137,78 @@ def test_untrained_model_predicts_nearly_uniform_probabilities(decoder):
     _, parts = segmentation_loss(outputs, target, PROFILE.train)
     uniform = torch.log(torch.tensor(16.0))
     assert all(abs(parts[name] - uniform) < 0.1 for name in ("ce_fused", "ce_xy", "ce_yz", "ce_xz"))
+
+
+def test_a_patch_gets_the_same_prediction_alone_and_anywhere_in_any_batch():
+    torch.manual_seed(0)
+    model = MVGFormer(SMALL).eval()
+    patches = batch(SMALL, size=9, seed=4)
+    with torch.no_grad():
+        together = model(patches)["logits"]
+        for index in (0, 4, 8):
+            alone = model(patches[index:index + 1])["logits"][0]
+            assert torch.allclose(alone, together[index], atol=1e-4)
+            assert torch.equal(alone.argmax(0), together[index].argmax(0))
+        reversed_batch = model(patches.flip(0))["logits"].flip(0)
+        assert torch.allclose(reversed_batch, together, atol=1e-4)
+
+
+def test_repeated_views_have_their_own_positions_and_outputs():
+    config = dataclasses.replace(SMALL, views=("yz", "yz", "yz"), vsl=False)
+    model = MVGFormer(config)
+    assert model.view_keys == ("yz", "yz_2", "yz_3") and model.positions.table.shape[0] == 3
+    with torch.no_grad():
+        outputs = model.eval()(batch(config))
+    logits = list(outputs["view_logits"].values())
+    assert not torch.allclose(logits[0], logits[1])  # the same input, different position tables
+
+
+def test_joint_sequence_mixes_views_and_equals_per_view_for_one_view():
+    one = dataclasses.replace(SMALL, views=("xz",), vsl=False)
+    torch.manual_seed(0)
+    per_view = MVGFormer(one).eval()
+    joint = MVGFormer(dataclasses.replace(one, encoder_sequence="joint")).eval()
+    joint.load_state_dict(per_view.state_dict())
+    x = batch(one)
+    with torch.no_grad():
+        assert torch.allclose(per_view(x)["logits"], joint(x)["logits"], atol=1e-5)
+    for sequence, mixes in (("per_view", False), ("joint", True)):
+        torch.manual_seed(0)
+        model = MVGFormer(dataclasses.replace(SMALL, vsl=False, encoder_sequence=sequence)).eval()
+        with torch.no_grad():
+            base = model.forward_features(x).per_view()
+            model.positions.table.data[2] += 1.0  # change what the XZ view's tokens are
+            moved = model.forward_features(x).per_view()
+        assert torch.equal(base[0], moved[0]) != mixes  # only in the joint sequence does XY attend to XZ
+
+
+def test_view_diversity_metrics_of_table_14():
+    from mvgtutor.model.diversity import cosine_similarity, feature_diversity, view_diversity
+
+    features = torch.randn(2, 64, 8, generator=torch.Generator().manual_seed(0))
+    assert cosine_similarity(features, features) == pytest.approx(1.0)
+    assert feature_diversity(features, features) == pytest.approx(0.0)
+    assert feature_diversity(features, -features) == pytest.approx(4.0)  # opposite unit tokens: ||2u||^2
+    assert cosine_similarity(features, -features) == pytest.approx(-1.0)
+    same = dataclasses.replace(SMALL, views=("xy", "xy"), position="sinusoidal", vsl=False)
+    scores = view_diversity(MVGFormer(same), batch(same))
+    assert scores[("xy", "xy_2")]["cos_sim"] == pytest.approx(1.0) and scores[("xy", "xy_2")]["fds"] < 1e-6
+    paper = view_diversity(MVGFormer(dataclasses.replace(SMALL, vsl=False)), batch(SMALL))
+    assert set(paper) == {("xy", "yz"), ("xy", "xz"), ("yz", "xz")}
+    with pytest.raises(ConfigError, match="view features"):
+        cosine_similarity(features, features[:, :5])
+
+
+@pytest.mark.parametrize("loss", ["ce_boundary_dice", "ce_contrastive"])
+def test_table_9_loss_variants_train_the_model(loss):
+    from mvgtutor.config import TrainConfig
+
+    config = dataclasses.replace(SMALL, views=("xy", "xz", "xz"), vsl=False)  # a repeated view too
+    model = MVGFormer(config)
+    target = torch.zeros(2, 16, 16, 16, dtype=torch.long)
+    target[:, 4:12, 4:12, 4:12] = 5
+    total, parts = segmentation_loss(model(batch(config)), target, TrainConfig(loss=loss))
+    term = "boundary_dice" if loss == "ce_boundary_dice" else "contrastive"
+    assert term in parts and parts[term] > 0
+    total.backward()
+    assert model.patch_embed.proj.weight.grad.abs().sum() > 0

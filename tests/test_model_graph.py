@@ -87,3 +87,21 @@ def test_bad_options_raise_config_errors():
     with pytest.raises(ConfigError, match="mincut"):
         build_graph(torch.randn(1, 8, 2), "mincut", 2)
     assert VisualGraph("none", 8, 4, 3, 4)(torch.randn(1, 64, 8)) is None
+
+
+def test_kmeans_of_a_sample_does_not_depend_on_its_batch():
+    points = torch.randn(7, 64, 8, generator=torch.Generator().manual_seed(0))
+    together = kmeans(points, 6, iters=5, generator=torch.Generator().manual_seed(1))
+    for index in (0, 3, 6):
+        alone = kmeans(points[index:index + 1], 6, iters=5, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(alone.assignment[0], together.assignment[index])
+    shuffled = kmeans(points.flip(0), 6, iters=5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(shuffled.assignment.flip(0), together.assignment)
+
+
+def test_lloyd_is_public_and_keeps_eq_4_at_its_fixed_point():
+    from mvgtutor.model.graph import kmeans_plus_plus, lloyd
+
+    points = torch.randn(2, 100, 3, generator=torch.Generator().manual_seed(0))
+    centers, assignment = lloyd(points, kmeans_plus_plus(points, 4, torch.Generator().manual_seed(0)), 50)
+    assert centers.shape == (2, 4, 3) and torch.equal(nearest_center(points, centers), assignment)

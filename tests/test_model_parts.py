@@ -169,7 +169,8 @@ def test_segmentation_loss_is_eq_9_and_plain_ce_for_baselines():
     train = TrainConfig(lambda_views=0.5, lambda_recon=2.0)
     loss, parts = segmentation_loss({"logits": fused, "view_logits": per_view, "recon_loss": torch.tensor(0.25)},
                                     target, train)
-    expected = F.cross_entropy(fused, target) + 0.5 * sum(F.cross_entropy(l, target) for l in per_view.values())
+    # Sec. 5.3.3: lambda1 balances *all* of CE (fused and per view) against lambda2 * MSE; eq. 9 at 1, 1
+    expected = 0.5 * (F.cross_entropy(fused, target) + sum(F.cross_entropy(l, target) for l in per_view.values()))
     assert torch.allclose(loss, expected + 2.0 * 0.25)
     assert set(parts) == {"ce_fused", "ce_xy", "ce_yz", "ce_xz", "recon", "total"}
     plain, plain_parts = segmentation_loss({"logits": fused}, target, train)
@@ -192,3 +193,31 @@ def test_background_weight_scales_label_zero_only():
     foreground_only[foreground_only == 0] = 1
     same, _ = segmentation_loss({"logits": logits}, foreground_only, TrainConfig(background_weight=0.1))
     assert torch.allclose(same, F.cross_entropy(logits, foreground_only))  # no background: weight irrelevant
+
+
+def test_table_9_loss_variants_add_their_term():
+    target = torch.zeros(2, 8, 8, 8, dtype=torch.long)
+    target[:, 2:6, 2:6, 2:6] = 3  # a cube: its surface is the boundary band
+    logits = seeded(2, 16, 8, 8, 8, seed=4)
+    plain, _ = segmentation_loss({"logits": logits}, target, TrainConfig())
+    dice, parts = segmentation_loss({"logits": logits}, target, TrainConfig(loss="ce_boundary_dice", loss_weight=2.0))
+    assert torch.allclose(dice, plain + 2.0 * parts["boundary_dice"]) and 0 < parts["boundary_dice"] <= 1
+    perfect = F.one_hot(target, 16).movedim(-1, 1).float() * 50
+    _, perfect_parts = segmentation_loss({"logits": perfect}, target, TrainConfig(loss="ce_boundary_dice"))
+    assert perfect_parts["boundary_dice"] < 1e-3  # a perfect prediction has no boundary loss
+    tokens = seeded(3, 2, 8, 32, seed=5)  # (V, B, L, C): 2^3 tokens of 4^3 cubes per view
+    per_view = {v: logits for v in VIEWS}
+    contrastive, parts = segmentation_loss({"logits": logits, "view_logits": per_view, "tokens": tokens}, target,
+                                           TrainConfig(loss="ce_contrastive"))
+    with_views, _ = segmentation_loss({"logits": logits, "view_logits": per_view}, target, TrainConfig())
+    assert torch.allclose(contrastive, with_views + parts["contrastive"]) and parts["contrastive"] > 0
+    with pytest.raises(ConfigError, match="loss"):
+        segmentation_loss({"logits": logits}, target, TrainConfig(loss="focal"))
+
+
+def test_contrastive_term_is_lower_when_tokens_cluster_by_class():
+    from mvgtutor.model.regularizers import token_contrastive_loss
+
+    labels = torch.arange(4).repeat_interleave(8)  # 4 classes x 8 tokens
+    clustered = torch.eye(4)[labels] + 0.01 * seeded(32, 4, seed=1)
+    assert token_contrastive_loss(clustered, labels) < token_contrastive_loss(seeded(32, 4, seed=2), labels)

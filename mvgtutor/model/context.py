@@ -8,6 +8,8 @@ For the paper's 32^3 patch and 4^3 tokens: 32^3 -> 16^3 -> 8^3 -> 8^3.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 
@@ -49,3 +51,20 @@ class ContextEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 1, D, H, W) -> (B, C, D/p, H/p, W/p)``."""
         return self.blocks(x)
+
+
+@contextlib.contextmanager
+def frozen_running_stats(module: nn.Module):
+    """Within the block, batch norms of ``module`` still normalise with the batch's statistics (training mode)
+    but leave their running statistics untouched: for an extra pass on altered inputs (VSL's masked patch)."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)

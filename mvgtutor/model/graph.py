@@ -80,17 +80,26 @@ def kmeans_plus_plus(points: torch.Tensor, num_clusters: int, generator: torch.G
 
     Each new center is the best of ``local_trials`` candidates drawn with probability proportional to the squared
     distance to the closest center so far. The loop runs over the K centers, never over samples.
+
+    **Batch-independent**: the ``1 + (K - 1) * trials`` uniform numbers are drawn once from ``generator`` and
+    shared by every sample, and each sample turns them into its own candidates by inverse-CDF sampling of its own
+    weights. A sample's centers therefore depend only on the sample and the generator's state, never on the other
+    samples of the batch or on its position in it (a patch alone or inside any batch gets the same graph).
     """
     batch, num_points, _ = points.shape
     _check_clusters(num_points, num_clusters)
     trials = local_trials or 2 + int(math.log(num_clusters))
+    uniforms = torch.rand(1 + (num_clusters - 1) * trials, generator=generator, device=points.device)  # shared
     rows = torch.arange(batch, device=points.device)
-    first = torch.randint(num_points, (batch,), generator=generator, device=points.device)  # (B,)
+    first = (uniforms[0] * num_points).long().clamp(max=num_points - 1).expand(batch)  # (B,) the same cell index
     centers = [points[rows, first]]  # K x (B, C)
     closest = (points - centers[0].unsqueeze(1)).square().sum(-1)  # (B, N) squared distance to nearest center
-    for _ in range(1, num_clusters):
+    for k in range(1, num_clusters):
         weights = closest + 1e-12 * (closest.sum(-1, keepdim=True) == 0)  # uniform when every point is a center
-        candidates = torch.multinomial(weights, trials, replacement=True, generator=generator)  # (B, T)
+        cdf = weights.double().cumsum(-1)  # (B, N), per sample
+        draws = uniforms[1 + (k - 1) * trials:1 + k * trials].double()  # (T,) the same for every sample
+        candidates = torch.searchsorted(cdf, draws.unsqueeze(0) * cdf[:, -1:], right=True)  # (B, T)
+        candidates = candidates.clamp(max=num_points - 1)
         candidate_points = torch.gather(points, 1, candidates.unsqueeze(-1).expand(-1, -1, points.shape[-1]))
         to_candidates = _squared_distances(points, candidate_points)  # (B, N, T)
         potentials = torch.minimum(closest.unsqueeze(-1), to_candidates).sum(1)  # (B, T)
@@ -101,13 +110,17 @@ def kmeans_plus_plus(points: torch.Tensor, num_clusters: int, generator: torch.G
 
 
 @torch.no_grad()
-def _lloyd(points: torch.Tensor, centers: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``iters`` Lloyd steps from ``centers``; returns final ``(centers (B, K, C), assignment (B, N))``."""
+def lloyd(points: torch.Tensor, centers: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``iters`` Lloyd steps (eqs. 4-5) from ``centers (B, K, C)`` on ``points (B, N, C)``; returns the final
+    ``(centers (B, K, C), assignment (B, N))``. Pair it with your own seeding to compare initialisations."""
     num_clusters = centers.shape[1]
     for _ in range(iters):
         assignment = nearest_center(points, centers)  # eq. 4
         centers = cluster_means(points, assignment, num_clusters, fallback=centers)  # eq. 5
     return centers, nearest_center(points, centers)
+
+
+_lloyd = lloyd  # the former private name, kept until chapter 3's exercise calls ``lloyd``
 
 
 def kmeans(features: torch.Tensor, num_clusters: int, iters: int = 10,
@@ -119,7 +132,7 @@ def kmeans(features: torch.Tensor, num_clusters: int, iters: int = 10,
     points = features.detach().float()
     with torch.no_grad():
         centers = kmeans_plus_plus(points, num_clusters, generator)
-    centers, assignment = _lloyd(points, centers, iters)
+    centers, assignment = lloyd(points, centers, iters)
     nodes = cluster_means(features, assignment, num_clusters, fallback=centers.to(features.dtype))  # eq. 5
     return Graph(nodes=nodes, assignment=assignment)
 

@@ -69,3 +69,14 @@ def from_view(x: torch.Tensor, view: str) -> torch.Tensor:
     for i, p in enumerate(perm):
         inverse[p] = i
     return x.permute(inverse)
+
+
+def view_keys(views: tuple[str, ...]) -> tuple[str, ...]:
+    """Distinct names for a list of views that may repeat (Table 13's ``("xy", "xy", "xy")``): the first
+    occurrence keeps its name, the n-th repeat becomes ``"<view>_<n>"``, e.g. ``("xy", "xy_2", "xy_3")``."""
+    keys, seen = [], {}
+    for view in views:
+        _check_view(view)
+        seen[view] = seen.get(view, 0) + 1
+        keys.append(view if seen[view] == 1 else f"{view}_{seen[view]}")
+    return tuple(keys)

@@ -1,11 +1,27 @@
 """View-masked self-supervised learning, VSL (Sec. 4.4).
 
+The paper: "we randomly select one input view as the masked view, and reconstruct the masked view from the
+remaining two views. Taken I_XY as an example, we randomly mask I_XY with a rate eta and then train the remaining
+part with the rest two views following the standard procedure described above. Then, following [59] (MAE), we
+introduce an additional lightweight transformer as the decoder to reconstruct the masked regions, and use the mean
+squared error (MSE) loss as the reconstruction loss."
+
 In training, one view (chosen at random for the whole batch) has a fraction ``eta`` (``mask_ratio``, 50%) of its
 tokens replaced by a learned mask token before the positions are added (as in SimMIM, so every view keeps its L
-tokens and the segmentation path runs unchanged). After the encoder, a light transformer decoder
-reconstructs the voxels of the masked view from the *other two* views' last-layer tokens, re-arranged to the
-masked view's token order (same place in the patch, same row). The loss is the MSE on the masked tokens only,
-as in MAE (He et al. 2022).
+tokens and the segmentation path runs unchanged). The loss is the MSE on the masked tokens' voxels only, as in MAE.
+What the light decoder reads is not specified; ``ModelConfig.vsl_reading`` chooses:
+
+* ``"cross_view"`` (default, **our reading**): the decoder's queries are the masked view's own encoded tokens,
+  with a decoder mask token in place of every masked one (MAE's decoder input); each decoder block self-attends
+  over them and cross-attends to the *other* views' encoded tokens, given in their own sequence order with their
+  own learned positions, **not** re-aligned to the masked view: the decoder has to learn which token of another
+  view covers the place it must fill. The masked view's stream is also blind to the hidden voxels: its visual
+  graph is built from the patch with those voxels set to zero (``MVGFormer.forward_features``). The loss depends
+  on the mask (tested).
+* ``"realigned"`` (the literal reading built first): the decoder reads only the other views' last-layer tokens,
+  re-arranged to the masked view's token order and summed. Every view holds every voxel, so each target token
+  is present, unmasked, in the decoder's input at the same index: the task is per-token auto-encoding, and the
+  loss does not depend on the mask at all (chapter 9 shows the check; ``tests/test_model_vsl.py`` keeps it).
 """
 
 from __future__ import annotations
@@ -17,11 +33,13 @@ import torch
 import torch.nn as nn
 
 from mvgtutor.config import ModelConfig
-from mvgtutor.errors import ConfigError
-from mvgtutor.model.attention import Block
+from mvgtutor.errors import ConfigError, check_choice
+from mvgtutor.model.attention import MLP, Block, MultiHeadAttention
 from mvgtutor.model.decoders import tokens_to_grid
-from mvgtutor.model.embed import patchify, token_grid
+from mvgtutor.model.embed import patchify, token_grid, unpatchify
 from mvgtutor.model.views import from_view, to_view
+
+VSL_READINGS: tuple[str, ...] = ("cross_view", "realigned")
 
 
 @dataclass
@@ -38,8 +56,27 @@ def realign_tokens(tokens: torch.Tensor, source: str, target: str, grid: int) ->
     return to_view(cells, target).flatten(2).transpose(1, 2)  # (B, L, C) in target's order
 
 
+class CrossViewBlock(nn.Module):
+    """A pre-norm decoder block: self-attention over the masked view's tokens, cross-attention to the other
+    views' tokens, MLP. ``x (B, L, d)``, ``memory (B, M, d)`` -> ``(B, L, d)``."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1, self.norm2, self.norm_memory, self.norm3 = (nn.LayerNorm(dim) for _ in range(4))
+        self.self_attn = MultiHeadAttention(dim, num_heads)
+        self.cross_attn = MultiHeadAttention(dim, num_heads)
+        self.mlp = MLP(dim, mlp_ratio)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """``x (B, L, d)``, ``memory (B, M, d)`` -> ``(B, L, d)``."""
+        normed = self.norm1(x)
+        x = x + self.self_attn(normed, normed)[0]
+        x = x + self.cross_attn(self.norm2(x), self.norm_memory(memory))[0]
+        return x + self.mlp(self.norm3(x))
+
+
 class ViewMaskedSSL(nn.Module):
-    """Masks one view's tokens and reconstructs its voxels from the other views (the ``recon_loss``)."""
+    """Masks one view's tokens and reconstructs its voxels with a light decoder (the ``recon_loss``)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -48,15 +85,23 @@ class ViewMaskedSSL(nn.Module):
                               f"got views={config.views}: add views or set vsl=False")
         if not 0.0 < config.mask_ratio < 1.0:
             raise ConfigError(f"mask_ratio={config.mask_ratio} must lie strictly between 0 and 1 (the paper: 0.5)")
+        check_choice("vsl_reading", config.vsl_reading, VSL_READINGS)
+        self.reading = config.vsl_reading
         self.views, self.mask_ratio = tuple(config.views), config.mask_ratio
         self.patch, self.grid = config.token_patch, token_grid(config)
         dim = config.vsl_decoder_dim
         heads = config.num_heads if dim % config.num_heads == 0 else 1
-        block_config = dataclasses.replace(config, embed_dim=dim, num_heads=heads)
-        self.mask_token = nn.Parameter(torch.zeros(config.embed_dim))  # (C,)
+        self.mask_token = nn.Parameter(torch.zeros(config.embed_dim))  # (C,) the encoder's mask token
         self.embed = nn.Linear(config.embed_dim, dim)
-        self.position = nn.Parameter(torch.zeros(1, self.grid**3, dim))  # (1, L, dim)
-        self.blocks = nn.ModuleList([Block(block_config) for _ in range(config.vsl_decoder_depth)])
+        if self.reading == "cross_view":
+            self.decoder_mask_token = nn.Parameter(torch.zeros(dim))  # (dim,) MAE's decoder mask token
+            self.position = nn.Parameter(torch.zeros(len(self.views), self.grid**3, dim))  # (V, L, dim) per view
+            self.blocks = nn.ModuleList([CrossViewBlock(dim, heads, config.mlp_ratio)
+                                         for _ in range(config.vsl_decoder_depth)])
+        else:
+            block_config = dataclasses.replace(config, embed_dim=dim, num_heads=heads)
+            self.position = nn.Parameter(torch.zeros(1, self.grid**3, dim))  # (1, L, dim)
+            self.blocks = nn.ModuleList([Block(block_config) for _ in range(config.vsl_decoder_depth)])
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, config.in_channels * self.patch**3)  # the voxels under each token
 
@@ -74,8 +119,26 @@ class ViewMaskedSSL(nn.Module):
         hidden = torch.where(masked.mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens[masked.view])
         return torch.cat([tokens[:masked.view], hidden.unsqueeze(0), tokens[masked.view + 1:]])
 
+    def voxel_mask(self, masked: MaskedView) -> torch.Tensor:
+        """The hidden voxels in the canonical grid: ``(B, 1, S, S, S)`` bool, True under a masked token."""
+        per_token = masked.mask.float().unsqueeze(-1).expand(-1, -1, self.patch**3)  # (B, L, p^3)
+        return from_view(unpatchify(per_token, self.patch, self.grid), self.views[masked.view]) > 0.5
+
     def reconstruct(self, last_hidden: torch.Tensor, masked: MaskedView) -> torch.Tensor:
-        """Predict the masked view's voxels from the others: ``(V, B, L, C) -> (B, L, in_channels * p^3)``."""
+        """Predict the masked view's voxels: ``last_hidden (V, B, L, C) -> (B, L, in_channels * p^3)``, in the
+        masked view's token order."""
+        if self.reading == "realigned":
+            return self._reconstruct_realigned(last_hidden, masked)
+        x = self.embed(last_hidden[masked.view])  # (B, L, dim) the masked view's encoded tokens
+        x = torch.where(masked.mask.unsqueeze(-1), self.decoder_mask_token.to(x.dtype), x)
+        x = x + self.position[masked.view]
+        memory = torch.cat([self.embed(last_hidden[i]) + self.position[i]  # (B, (V-1) L, dim), own order
+                            for i in range(len(self.views)) if i != masked.view], dim=1)
+        for block in self.blocks:
+            x = block(x, memory)
+        return self.head(self.norm(x))
+
+    def _reconstruct_realigned(self, last_hidden: torch.Tensor, masked: MaskedView) -> torch.Tensor:
         target_view = self.views[masked.view]
         context = sum(realign_tokens(last_hidden[i], view, target_view, self.grid)  # (B, L, C)
                       for i, view in enumerate(self.views) if i != masked.view)
