@@ -1,6 +1,7 @@
 # The course's two commands (see README):
 #   make book   set up .venv, make the default data, build and execute the whole book -> _build/html
-#   make test   set up .venv, run the unit tests and every chapter (nbval, test profile), check the book builds
+#   make test   set up .venv, run the unit tests and every chapter with its solutions (nbval, test profile),
+#               check the book builds
 # Everything runs from a fresh clone with only Python 3.11+ and make.
 
 PYTHON ?= python3
@@ -12,6 +13,8 @@ CHAPTERS = $(shell $(PY) -m mvgtutor.book chapters)
 # Workers for pytest-xdist: CI's 2 cores, fewer on request (JOBS=1 make test).
 JOBS ?= 2
 NBVAL_CELL_TIMEOUT ?= 900
+# nbval runs each chapter once, from a copy with its exercises' solutions appended as code cells (mvgtutor.book).
+NBVAL_DIR = _build/nbval
 
 .PHONY: install data book book-instructor test test-unit test-chapters test-book clean
 
@@ -40,8 +43,9 @@ book-instructor: install data
 # to 30x slower (oversubscription).
 test: install
 	MVGTUTOR_PROFILE=test $(PY) -m mvgtutor simulate --default
+	$(PY) -m mvgtutor.book with-solutions --out $(NBVAL_DIR) > /dev/null
 	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
-		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(CHAPTERS)
+		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(addprefix $(NBVAL_DIR)/,$(CHAPTERS))
 	$(MAKE) --no-print-directory test-book
 
 # Build the book without executing it, warnings as errors: a broken _toc.yml, cross-reference,

@@ -4,6 +4,7 @@
 instructor edition (solutions shown) are written from it, never copied by hand::
 
     python -m mvgtutor.book chapters                          # the .ipynb chapters of _toc.yml, in order
+    python -m mvgtutor.book with-solutions --out DIR          # each chapter + its solutions as code cells (nbval)
     python -m mvgtutor.book config --execute off --out F.yml  # _config.yml with execution switched off
     python -m mvgtutor.book config --solutions show --out F.yml
 """
@@ -82,6 +83,41 @@ def exercise_solutions(notebook: Path) -> list[Solution]:
     return solutions
 
 
+def chapter_with_solutions(notebook: Path):
+    """The chapter with one code cell per solution that has code, appended in book order after its own cells.
+
+    Exercises sit at the end of a chapter and their solutions use its variables (and now and then an earlier
+    solution's function), so "runs as written" means: after the chapter, in order. Each added cell starts with a
+    ``# solution: LABEL`` comment and carries the label in its metadata, so a failure names the exercise.
+    """
+    import nbformat
+
+    book = nbformat.read(notebook, as_version=4)
+    for solution in exercise_solutions(notebook):
+        if solution.code:
+            cell = nbformat.v4.new_code_cell(f"# solution: {solution.label}\n{solution.code}")
+            cell.metadata["solution"] = solution.label
+            book.cells.append(cell)
+    return book
+
+
+def write_chapters_with_solutions(out: Path, root: Path = ROOT) -> list[Path]:
+    """Write ``chapter_with_solutions`` of every ``_toc.yml`` chapter to ``out/<same relative path>``.
+
+    ``make test`` runs nbval over these copies, so each chapter executes once, its exercises' solutions included.
+    Returns the written paths in book order.
+    """
+    import nbformat
+
+    written = []
+    for relative in chapter_notebooks(root):
+        target = Path(out) / relative
+        with atomic_write(target, "w") as handle:
+            nbformat.write(chapter_with_solutions(root / relative), handle)
+        written.append(target)
+    return written
+
+
 def derived_config(execute: str = "cache", solutions: str = "hide", root: Path = ROOT) -> dict:
     """``_config.yml`` with the execution mode (``cache`` | ``off`` | ``force``) and solutions (``hide`` | ``show``)."""
     config = yaml.safe_load((root / "_config.yml").read_text())
@@ -96,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mvgtutor.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("chapters", help="print the .ipynb chapters of _toc.yml, one per line")
+    copies = sub.add_parser("with-solutions", help="write each chapter with its solutions appended as code cells "
+                                                   "under --out; print their paths, one per line")
+    copies.add_argument("--out", type=Path, required=True)
     cfg = sub.add_parser("config", help="write a derived _config.yml")
     cfg.add_argument("--execute", choices=["cache", "off", "force"], default="cache")
     cfg.add_argument("--solutions", choices=["hide", "show"], default="hide")
@@ -103,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "chapters":
         print("\n".join(str(p) for p in chapter_notebooks()))
+    elif args.command == "with-solutions":
+        print("\n".join(str(p) for p in write_chapters_with_solutions(args.out)))
     else:
         with atomic_write(args.out, "w") as handle:
             yaml.safe_dump(derived_config(args.execute, args.solutions), handle, sort_keys=False)
