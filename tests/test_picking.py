@@ -173,3 +173,48 @@ def test_shrec_scores_follow_the_official_script():
     assert shrec_scores(picks, particles, occupancy, dilate=False).extra["particles_hit_more_than_once"] == 0
     with pytest.raises(DataError, match="voxels"):
         shrec_scores(picks.to_angstrom(), particles, occupancy)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def test_picking_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mvgtutor.viz.picks import fbeta_figure, hit_rules_figure, picks_scene
+
+    titles = [ax.get_title() for ax in hit_rules_figure().axes]
+    assert "TP 4  FP 3  FN 0" in titles[0] and "TP 2  FP 5  FN 2" in titles[1] and "TP 4  picks 7" in titles[2]
+    f = fbeta_figure((1.0, 4.0))
+    assert "careful 0.64, eager 0.64" in f.axes[0].get_title()  # F1 is symmetric in P and R
+    assert "careful 0.51, eager 0.86" in f.axes[1].get_title()  # F4 rewards the eager (high-recall) picker
+    volume = np.random.default_rng(0).normal(size=(24, 24, 24)).astype(np.float32)
+    truth = Picks.create([[5, 6, 7], [16, 16, 16]], ["5MRC", "1BXN"], unit="voxel")
+    picks = Picks.create([[5, 6, 8], [10, 10, 10]], ["5MRC", "1BXN"], unit="voxel")
+    scene = picks_scene(volume, truth, picks, [True, False])
+    names = [getattr(o, "name", "") for o in scene.plot.objects]
+    assert "picks (hits)" in names and "picks (false positives)" in names
+    assert sum(len(ax.collections) for ax in scene.figure.axes[:3]) >= 9  # truth + hits + misses, three views
+    with pytest.raises(DataError, match="voxels"):
+        picks_scene(volume, truth, picks.to_angstrom(10.0))
+    plt.close("all")
+
+
+def test_score_three_ways_on_a_tiny_tomogram():
+    from types import SimpleNamespace
+
+    from mvgtutor.picking.evaluate import pick_hits, protein_radii_voxels, score_three_ways
+
+    occupancy = np.zeros((30, 30, 30), np.int32)
+    occupancy[2:14, 2:14, 2:14] = 1
+    occupancy[20:26, 20:26, 20:26] = 2
+    particles = [Particle("5MRC", 8, 8, 8), Particle("1BXN", 23, 23, 23)]
+    tomogram = SimpleNamespace(name="model_9", voxel_size_nm=1.0, particles=particles, occupancy_mask=occupancy)
+    picks = Picks.create([[9, 8, 8], [23, 23, 5]], ["5MRC", "1BXN"], unit="voxel")
+    scores = score_three_ways(picks, tomogram)
+    assert scores["paper"].total == Counts(1, 1, 1)
+    assert scores["czii"].per_class["5MRC"] == Counts(1, 0, 0)  # 1 voxel off, within 0.5 x 12 nm
+    assert scores["shrec"].total.tp == 1
+    truth = Picks.from_particles(particles, tomogram="tomogram")
+    assert pick_hits(picks, truth, protein_radii_voxels()).tolist() == [True, False]

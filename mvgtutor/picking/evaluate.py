@@ -62,3 +62,18 @@ def summary_rows(results: dict[str, dict]) -> list[dict]:
                      "SHREC P": f"{shrec['precision']:.3f}", "SHREC R": f"{shrec['recall']:.3f}",
                      "SHREC F1": f"{shrec['f1']:.3f}"})
     return rows
+
+
+def pick_hits(picks: Picks, truth: Picks, radius_by_class: dict[str, float], rule: str = "one_to_one") -> np.ndarray:
+    """``(P,)`` bool: whether each pick is a true positive under the paper's rule (per tomogram and class;
+    picks of classes without a radius are misses). ``picks``, ``truth`` and the radii share one unit."""
+    from mvgtutor.picking.matching import match_points
+
+    hits = np.zeros(len(picks), dtype=bool)
+    for tomogram in set(picks.tomograms):
+        for name in set(picks.names) & set(radius_by_class):
+            mine = np.flatnonzero((picks.tomograms == tomogram) & (picks.names == name))
+            true = truth.of_tomogram(tomogram).of_class(name)
+            m = match_points(picks.xyz[mine], true.xyz, radius_by_class[name], rule=rule, strict=True)
+            hits[mine[m.pick_truth >= 0]] = True
+    return hits
