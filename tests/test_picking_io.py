@@ -64,7 +64,7 @@ def test_csv_and_text_round_trip(tmp_path):
     shrec = Picks.create([[3, 4, 5], [6, 7, 8]], ["5MRC", "1BXN"], unit="voxel")
     path = write_picks(tmp_path / "model_0" / "particle_locations.txt", shrec)
     assert path.read_text().splitlines()[0].startswith("5MRC 3 4 5")  # the SHREC layout, via formats
-    back = read_picks(path)
+    back = read_picks(path, unit="angstrom")  # a SHREC list is voxels whatever the caller's default unit
     assert back.unit == "voxel" and back.tomograms.tolist() == ["model_0", "model_0"]
     _same(back, shrec.with_tomogram("model_0"))
 

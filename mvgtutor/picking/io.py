@@ -40,8 +40,9 @@ def read_text_picks(path: str | os.PathLike, *, unit: str | None = None, tomogra
                     voxel_size_angstrom: float | None = None, name: str = "particle") -> Picks:
     """A whitespace-separated list: ``X Y Z`` or ``NAME X Y Z [rot1 rot2 rot3]`` per line (``#`` comments).
 
-    A list whose names are all SHREC classes is a SHREC particle list (voxels, read by
-    ``formats.read_particle_locations``); otherwise ``unit`` ("voxel" or "angstrom") must be given. Lines
+    A list whose names are all SHREC classes is a SHREC particle list: voxels by definition, read by
+    ``formats.read_particle_locations`` whatever ``unit`` says. Any other list needs ``unit`` ("voxel" or
+    "angstrom"). Lines
     without a name get ``name``. ``tomogram`` defaults to the file's folder name (``model_9``).
     """
     from mvgtutor.data.formats import read_particle_locations
@@ -50,7 +51,7 @@ def read_text_picks(path: str | os.PathLike, *, unit: str | None = None, tomogra
     rows = [line.split("#", 1)[0].split() for line in path.read_text().splitlines()]
     rows = [r for r in rows if r]
     tomogram = tomogram or path.parent.name or "tomogram"
-    if rows and all(r[0].lower() in _SHREC_NAMES | {"vesicle", "fiducial"} for r in rows) and unit in (None, "voxel"):
+    if rows and all(r[0].lower() in _SHREC_NAMES | {"vesicle", "fiducial"} for r in rows):
         particles = read_particle_locations(path)
         return Picks.create(np.array([[p.x, p.y, p.z] for p in particles]).reshape(-1, 3),
                             [p.class_name for p in particles], unit="voxel", tomogram=tomogram,
