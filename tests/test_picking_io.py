@@ -162,3 +162,24 @@ def test_cli_pick_and_score(tomogram_folder, tmp_path, capsys):
     assert result["per_class"]["5MRC"]["tp"] == 1 and result["per_class"]["4CR2"]["fn"] == 1
     assert main(["score-picks", "--pred", str(tmp_path / "nope.csv"), "--truth", truth]) == 1
     assert "file not found" in capsys.readouterr().err
+
+
+def test_cli_scores_a_czii_submission_against_a_copick_project(tmp_path, capsys):
+    truth = Picks(np.array([[1000.0, 1000, 1000], [3000, 3000, 3000], [500, 500, 500]]),
+                  ["ribosome", "thyroglobulin", "apo-ferritin"], ["TS_5_4", "TS_5_4", "TS_6_4"], np.ones(3), "angstrom")
+    write_copick_config(tmp_path / "project", {"ribosome": 150.0, "thyroglobulin": 130.0, "apo-ferritin": 60.0})
+    write_copick_picks(tmp_path / "project", truth)
+    found = Picks(np.array([[1050.0, 1000, 1000], [3100, 3000, 3000]]), ["ribosome", "thyroglobulin"],
+                  ["TS_5_4", "TS_5_4"], np.ones(2), "angstrom")
+    write_czii_submission(tmp_path / "submission.csv", found)
+    capsys.readouterr()
+    assert main(["score-picks", "--pred", str(tmp_path / "submission.csv"), "--truth", str(tmp_path / "project"),
+                 "--metric", "czii", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # ribosome found (50 A < 75 A); thyroglobulin missed (100 A > 65 A); apo-ferritin missed
+    assert result["per_class"]["ribosome"]["tp"] == 1 and result["per_class"]["thyroglobulin"]["fn"] == 1
+    assert result["headline"] == pytest.approx(1 / 4)  # F4 = 1 (weight 1), 0 (weight 2), 0 (weight 1)
+    assert main(["score-picks", "--pred", str(tmp_path / "submission.csv"), "--truth", str(tmp_path / "project"),
+                 "--metric", "paper", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["total"]["tp"] == 2  # within the full radius both are hits

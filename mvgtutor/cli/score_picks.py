@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", required=True, help="true particles, in any of the --pred formats (e.g. a "
                         "tomogram's particle_locations.txt)")
     parser.add_argument("--metric", choices=METRICS, default="paper", help="paper: P/R/F1 per class (hit within "
-                        "the particle radius); shrec: SHREC 2021's rule (needs --occupancy); czii: the CZII "
+                        "the particle radius: SHREC classes' sphere radii, else the CZII scorer's); shrec: SHREC 2021's rule (needs --occupancy); czii: the CZII "
                         "challenge's F-beta, beta 4, Angstrom (default paper)")
     parser.add_argument("--occupancy", help="occupancy_mask.mrc of the tomogram (for --metric shrec; default: "
                         "beside --truth)")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mvgtutor.data.formats import mrc_voxel_size_nm, read_mrc, read_particle_locations
     from mvgtutor.errors import DataError
-    from mvgtutor.picking import czii_score, paper_scores, read_picks, shrec_scores
+    from mvgtutor.picking import CZII_RADII_ANGSTROM, czii_score, paper_scores, read_picks, shrec_scores
     from mvgtutor.picking.evaluate import only_proteins, protein_radii_angstrom, protein_radii_nm
 
     occupancy_path = Path(args.occupancy) if args.occupancy else Path(args.truth).parent / "occupancy_mask.mrc"
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         tomograms = sorted(set(truth.tomograms))
         if len(tomograms) == 1 and len(set(pred.tomograms)) == 1:  # one tomogram each: names need not agree
             pred = pred.with_tomogram(tomograms[0])
-        scores = paper_scores(pred, truth, protein_radii_angstrom())
+        shrec_like = set(truth.names) <= set(protein_radii_nm()) | {"vesicle", "fiducial"}
+        scores = paper_scores(pred, truth, protein_radii_angstrom() if shrec_like else CZII_RADII_ANGSTROM)
     else:
         if not occupancy_path.is_file():
             raise DataError(f"{occupancy_path}: --metric shrec needs the tomogram's occupancy mask; pass --occupancy")
