@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "segment a whole tomogram with a trained run (overlap-tile inference)",
     "score": "compare a predicted label volume with the truth (per-class IoU / Dice)",
     "bench": "measure training and inference speed, memory and FLOPs",
+    "pick": "particle centres from a predicted label volume (connected components per class)",
+    "score-picks": "score particle picks against the truth (paper P/R/F1, SHREC 2021, CZII F-beta)",
 }
 
 
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help / usage error and exits
         return 2
     name = argv[0]
-    module = importlib.import_module(f"mvgtutor.cli.{name}")
+    module = importlib.import_module(f"mvgtutor.cli.{name.replace('-', '_')}")
     sub = _Parser(prog=f"python -m mvgtutor {name}", description=COMMANDS[name])
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
