@@ -120,7 +120,6 @@ def lloyd(points: torch.Tensor, centers: torch.Tensor, iters: int) -> tuple[torc
     return centers, nearest_center(points, centers)
 
 
-_lloyd = lloyd  # the former private name, kept until chapter 3's exercise calls ``lloyd``
 
 
 def kmeans(features: torch.Tensor, num_clusters: int, iters: int = 10,
