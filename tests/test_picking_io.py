@@ -164,6 +164,20 @@ def test_cli_pick_and_score(tomogram_folder, tmp_path, capsys):
     assert "file not found" in capsys.readouterr().err
 
 
+def test_cli_pick_never_writes_over_a_file_unasked(tomogram_folder, tmp_path, capsys):
+    truth = tomogram_folder / "particle_locations.txt"
+    before = truth.read_bytes()
+    seg = str(tmp_path / "pred.mrc")
+    assert main(["pick", "--seg", seg, "--out", str(truth), "--min-size", "5"]) == 1  # the truth list: refused
+    assert "exists" in capsys.readouterr().err and truth.read_bytes() == before
+    assert main(["pick", "--seg", seg, "--out", seg, "--overwrite"]) == 1  # its own input: refused even so
+    assert "input" in capsys.readouterr().err
+    assert main(["pick", "--seg", seg, "--out", str(tmp_path / "p.csv"), "--min-size-fraction", "nan"]) == 1
+    assert "--min-size-fraction" in capsys.readouterr().err
+    assert main(["pick", "--seg", seg, "--out", str(tmp_path / "p.csv"), "--min-size", "5"]) == 0
+    assert main(["pick", "--seg", seg, "--out", str(tmp_path / "p.csv"), "--min-size", "5", "--overwrite"]) == 0
+
+
 def test_cli_scores_a_czii_submission_against_a_copick_project(tmp_path, capsys):
     truth = Picks(np.array([[1000.0, 1000, 1000], [3000, 3000, 3000], [500, 500, 500]]),
                   ["ribosome", "thyroglobulin", "apo-ferritin"], ["TS_5_4", "TS_5_4", "TS_6_4"], np.ones(3), "angstrom")

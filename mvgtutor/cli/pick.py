@@ -19,16 +19,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(overrides --min-size-fraction)")
     parser.add_argument("--tomogram", help="tomogram (experiment) name written with each pick (default: the "
                         "file name of --seg)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never --seg)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Read the labels (their voxel size from the header), pick, write, and say how many per class."""
     from pathlib import Path
 
+    from mvgtutor.cli import checks
     from mvgtutor.data.formats import mrc_voxel_size_nm, read_mrc
     from mvgtutor.errors import ConfigError
     from mvgtutor.picking import min_sizes_from_diameters, picks_from_labels, write_picks
 
+    checks.positive_float("--min-size-fraction", args.min_size_fraction)
+    checks.positive_int("--min-size", args.min_size)
+    checks.output_file("--out", Path(args.out), overwrite=args.overwrite, inputs=(args.seg,))
     voxel_size_nm = mrc_voxel_size_nm(args.seg)
     labels = read_mrc(args.seg, expected_voxel_size_nm=voxel_size_nm, mmap=False)
     if args.czii and Path(args.out).suffix.lower() != ".csv":
