@@ -197,3 +197,36 @@ def test_cli_scores_a_czii_submission_against_a_copick_project(tmp_path, capsys)
                  "--metric", "paper", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["total"]["tp"] == 2  # within the full radius both are hits
+
+
+# A picks file exactly as copick 1.31.0 writes it (`run.new_picks("ribosome", "7", "copickuser")` then `.store()`),
+# kept here so the test needs neither the copick package nor a network.
+COPICK_WRITTEN = {
+    "pickable_object_name": "ribosome", "user_id": "copickuser", "session_id": "7", "run_name": "TS_1",
+    "voxel_spacing": None, "unit": "angstrom", "trust_orientation": True,
+    "points": [{"location": {"x": x, "y": y, "z": z}, "instance_id": 0, "score": 1.0,
+                "transformation_": [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
+                                    [0.0, 0.0, 0.0, 1.0]]}
+               for x, y, z in ((1500.0, 2500.0, 3500.0), (10.0, 20.0, 30.0))],
+}
+
+
+def test_reads_picks_that_the_copick_library_wrote(tmp_path):
+    write_copick_config(tmp_path, {"ribosome": 150.0})
+    path = tmp_path / "ExperimentRuns" / "TS_1" / "Picks" / "copickuser_7_ribosome.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(COPICK_WRITTEN, indent=4))
+    picks = read_copick_project_picks(tmp_path, user_id="copickuser", session_id="7")
+    assert picks.unit == "angstrom" and list(picks.names) == ["ribosome", "ribosome"]
+    assert list(picks.tomograms) == ["TS_1", "TS_1"]
+    np.testing.assert_allclose(picks.xyz, [[1500.0, 2500.0, 3500.0], [10.0, 20.0, 30.0]], atol=1e-6)
+
+
+def test_copick_tomograms_use_ome_zarr_nested_chunk_keys(tmp_path):
+    """OME-Zarr 0.4 (and so copick's store) nests chunk keys as 0/0/0/0; flat 0.0.0 keys read back as zeros."""
+    write_copick_config(tmp_path, {"ribosome": 150.0})
+    volume = np.random.default_rng(0).normal(size=(8, 10, 12)).astype(np.float32)
+    path = write_copick_tomogram(tmp_path, "TS_1", volume, 10.0)
+    assert json.loads((path / "0" / ".zarray").read_text())["dimension_separator"] == "/"
+    assert (path / "0" / "0" / "0" / "0").is_file()
+    np.testing.assert_array_equal(read_copick_tomogram(tmp_path, "TS_1")[0], volume)

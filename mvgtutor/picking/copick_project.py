@@ -108,7 +108,9 @@ def write_copick_tomogram(root: str | os.PathLike, run: str, volume, voxel_size_
         raise DataError(f"write_copick_tomogram: expected a (Z, Y, X) volume, got shape {volume.shape}")
     path = Path(root) / RUNS / run / f"VoxelSpacing{voxel_size_angstrom:.3f}" / f"{tomo_type}.zarr"
     group = zarr.open_group(str(path), mode="w")
-    group.create_dataset("0", data=volume, chunks=tuple(min(64, s) for s in volume.shape), overwrite=True)
+    # OME-Zarr 0.4 nests chunk keys ("0/0/0/0"): copick's store reads them so and finds only fill values otherwise
+    group.create_dataset("0", data=volume, chunks=tuple(min(64, s) for s in volume.shape), overwrite=True,
+                         dimension_separator="/")
     group.attrs["multiscales"] = [{
         "version": "0.4", "name": tomo_type,
         "axes": [{"name": a, "type": "space", "unit": "angstrom"} for a in "zyx"],
