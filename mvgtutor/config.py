@@ -1,38 +1,46 @@
-"""Every setting of the course in one place: the paper's defaults and the three profiles.
+"""Every setting of the course in one place: the paper's defaults and the four profiles.
 
 The paper (Li et al. 2025, Sec. 5.1.2) trains with C=256, Ln=12, 16 heads, patch 4^3, K=16 clusters,
 mask rate 50%, Adam 1e-3, batch 72, 200 epochs, lr x0.1 every 100 epochs, on SHREC 2021 (ten 512^3
 tomograms at 1 nm: the first nine for training, the tenth for testing, Sec. 5.1.1). Those numbers are the field
 defaults of the dataclasses below; widths the paper leaves open are ours and say so where they are used.
 
-A *profile* shrinks them to fit a machine:
+A *profile* shrinks them to fit the reader's machine:
 
 * ``test``: tiny, for CI on a 2-core CPU (every chapter in seconds; numbers mean nothing).
-* ``cpu``: a laptop CPU; small data and model, about 10 minutes of training per run.
-* ``gpu``: the paper's model and optimisation settings (plus a few switches of ours, see
-  ``OUR_TRAIN_SETTINGS``), for a Colab or workstation GPU.
+* ``cpu``: a 2-core laptop CPU; small data and model, about 10 minutes of training per run.
+* ``colab``: one 16 GB GPU (Colab's free T4): every training chapter within 15 minutes on a T4, at most 13 GB of
+  GPU memory; sized from FLOPs per sample (``python -m mvgtutor bench --profiles colab``, chapter 0).
+* ``paper``: the paper's model and optimisation settings (plus a few switches of ours, see ``OUR_TRAIN_SETTINGS``),
+  for a workstation or several GPUs through the CLI; no chapter runs it unless asked. ``gpu`` is its old name and
+  still works, with a one-line notice.
 
 The profile is chosen by the environment variable ``MVGTUTOR_PROFILE``; when it is unset the default is
-``gpu`` if CUDA is available, else ``cpu``.  A reader's own profile is a delta from a named one:
+``colab`` if CUDA is available, else ``cpu``.  A reader's own profile is a delta from a named one:
 ``profile_from("cpu", epochs=2)``.  Ablations are small deltas: ``dataclasses.replace(cfg, ...)``.
 
-Profiles and devices are independent: a profile says *what* to train, ``choose_device`` says *where* (CUDA when
-the hardware has it, whatever the profile; ``MVGTUTOR_DEVICE`` or an explicit ``device=`` overrides it).
+Profiles and devices are independent: a profile says *what* to train, ``choose_device`` (``mvgtutor.runtime``)
+says *where* (CUDA when the hardware has it, whatever the profile; ``MVGTUTOR_DEVICE`` or an explicit ``device=``
+overrides it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 
 from mvgtutor.errors import ConfigError, ProfileError
+from mvgtutor.runtime import device as _device
+from mvgtutor.runtime.device import DEVICE_ENV, choose_device
 
 PROFILE_ENV = "MVGTUTOR_PROFILE"
-DEVICE_ENV = "MVGTUTOR_DEVICE"
-PROFILE_NAMES = ("test", "cpu", "gpu")
+PROFILE_NAMES = ("test", "cpu", "colab", "paper")
+PROFILE_ALIASES = {"gpu": "paper"}  # old name -> profile; accepted with a one-line notice
+GPU_DEFAULT_PROFILE = "colab"  # the automatic choice where a CUDA GPU is visible
 
-# Training switches that are on in every profile, the gpu one included, and that the paper does not describe
+# Training switches that are on in every profile, the paper one included, and that the paper does not describe
 # (Sec. 5.1.2 lists optimiser, lr schedule, batch, epochs and the model sizes only): ours, with why.
 OUR_TRAIN_SETTINGS: dict[str, str] = {
     "augment": "random flips and quarter turns in the y-x plane (chapter 2); the paper names no augmentation",
@@ -151,25 +159,63 @@ _OVERRIDES: dict[str, dict[str, dict]] = {
                    mf_levels=2, vsl_decoder_dim=32),
         train=dict(epochs=6, batch_size=2, lr=3e-3, lr_step_epochs=100, checkpoint_every_epochs=1),
     ),
-    "gpu": dict(),
+    # One 16 GB GPU (Colab's T4), sized from counts, not tuned on learning curves (mvgtutor.train.estimate says how
+    # the T4 figures are estimated; `python -m mvgtutor bench --profiles colab` recounts them, chapter 0 shows them):
+    # * model between cpu and paper: C=192, Ln=8 (3/4 of the paper's width, 2/3 of its depth) and a 16-channel P3DA
+    #   (the paper's 64 at full resolution is most of its 312 GFLOP per sample): 51 GFLOP per sample against 8.8
+    #   (cpu) and 312 (paper); about 130 samples/s on a T4 at the paper step's measured 10% of peak;
+    # * memory: about 126 MiB of saved 16-bit activations per sample, 5.5 GiB at batch 32 after calibration: far
+    #   below the 13 GB budget, so a slower-than-estimated T4 cannot be rescued by a bigger batch, only by fewer
+    #   epochs; the batch stays at 32 for fp16 stability and the paper's lr 1e-3 (its batch 72 is not needed);
+    # * data: 6 tomograms of 256^3 (5 train, 2,560 patches of 32^3 per epoch; 8x the cpu profile's voxels), the dense
+    #   preset as in cpu; one 256^3 tomogram took 21 s of CPU time (2 threads, all stages; the scene packing, which
+    #   stays on the CPU on a GPU machine, about an eighth of it), so the set takes about 2 minutes on Colab's two
+    #   CPU cores and less with the imaging on its GPU;
+    # * 15 epochs: 38,400 samples, about 5 minutes of training on a T4 by the estimate, which leaves a factor of two
+    #   for a small model reaching a lower fraction of the T4's peak than the paper's, and the rest of the 15 minutes
+    #   for simulation, per-epoch validation and whole-tomogram inference.
+    "colab": dict(
+        data=dict(tomogram_size=256, n_tomograms=6, n_test=1, scene_preset="dense"),
+        model=dict(embed_dim=192, depth=8, num_heads=8, num_clusters=16, kmeans_iters=5, decoder_channels=16,
+                   mf_levels=4, vsl_decoder_dim=64),
+        train=dict(epochs=15, batch_size=32, lr=1e-3, lr_step_epochs=100, checkpoint_every_epochs=1),
+    ),
+    "paper": dict(),
 }
 
-_REQUIRES_CUDA = {"gpu"}  # the paper-sized profile: days on a CPU, so it is refused there
+_REQUIRES_CUDA = {"paper"}  # the paper-sized profile: days on a CPU, so it is refused there
 
 _DESCRIPTIONS = {
     "test": "tiny: CI on a 2-core CPU, seconds per chapter, numbers are not meaningful",
     "cpu": "laptop CPU: small data and model, about 10 minutes of training per run",
-    "gpu": "the paper's model and optimiser (C=256, Ln=12, batch 72, 512^3 tomograms) for a GPU",
+    "colab": "one 16 GB GPU (Colab's T4): mid-size data and model, under 15 minutes per training chapter",
+    "paper": "the paper's model and optimiser (C=256, Ln=12, batch 72, 512^3 tomograms), for a workstation GPU",
 }
 
 
-def make_profile(name: str) -> Profile:
-    """The profile called ``name`` (one of ``PROFILE_NAMES``), built from the paper's defaults."""
+_NOTICED: set[str] = set()
+
+
+def canonical_name(name: str) -> str:
+    """``name`` itself, or the profile an old alias stands for (``gpu`` -> ``paper``, with a one-line notice on
+    stderr, once per process). ``ProfileError`` for a name that is neither."""
+    if name in PROFILE_ALIASES:
+        target = PROFILE_ALIASES[name]
+        if name not in _NOTICED:
+            _NOTICED.add(name)
+            print(f"mvgtutor: profile {name!r} is now called {target!r}; for one GPU use 'colab'", file=sys.stderr)
+        return target
     if name not in PROFILE_NAMES:
         raise ProfileError(
             f"unknown profile {name!r}: set {PROFILE_ENV} to one of {', '.join(PROFILE_NAMES)} "
             f"(or unset it to choose automatically)"
         )
+    return name
+
+
+def make_profile(name: str) -> Profile:
+    """The profile called ``name`` (one of ``PROFILE_NAMES``, or an alias), built from the paper's defaults."""
+    name = canonical_name(name)
     over = _OVERRIDES[name]
     return Profile(
         name=name,
@@ -222,23 +268,22 @@ def profile_from(base: str | Profile, name: str | None = None, description: str 
 
 
 def cuda_available() -> bool:
-    """True when a CUDA GPU is visible to torch."""
-    import torch
-
-    return torch.cuda.is_available()
+    """True when a CUDA GPU is visible to torch (``mvgtutor.runtime.device.cuda_available``)."""
+    return _device.cuda_available()
 
 
 def profile_name(name: str | None = None) -> str:
-    """Resolve the profile name: ``name`` if given, else ``$MVGTUTOR_PROFILE``, else gpu/cpu by hardware.
+    """Resolve the profile name: ``name`` if given, else ``$MVGTUTOR_PROFILE``, else colab/cpu by hardware.
 
-    Raises ``ProfileError`` (one line, says what to do) for an unknown name or for a profile that needs CUDA
-    (the gpu one) where none is visible.
+    An alias resolves to its profile (``gpu`` -> ``paper``). Raises ``ProfileError`` (one line, says what to do)
+    for an unknown name or for a profile that needs CUDA (the paper one) where none is visible.
     """
     chosen = name or os.environ.get(PROFILE_ENV, "").strip().lower() or None
     if chosen is None:
-        return "gpu" if cuda_available() else "cpu"
-    check_runnable(make_profile(chosen))  # an unknown name raises the friendly error
-    return chosen
+        return GPU_DEFAULT_PROFILE if cuda_available() else "cpu"
+    profile = make_profile(chosen)  # an unknown name raises the friendly error
+    check_runnable(profile)
+    return profile.name
 
 
 def check_runnable(profile: Profile) -> Profile:
@@ -258,30 +303,9 @@ def get_profile(name: str | Profile | None = None) -> Profile:
     return make_profile(profile_name(name))
 
 
-def choose_device(device: str | None = None):
-    """The torch device to run on: ``device`` if given, else ``$MVGTUTOR_DEVICE``, else CUDA when available.
-
-    Independent of the profile: a small profile runs on a GPU when there is one, and any profile can be pinned
-    to the CPU (``MVGTUTOR_DEVICE=cpu``). ``ProfileError`` for a CUDA device on a machine without one.
-    """
-    import torch
-
-    chosen = device or os.environ.get(DEVICE_ENV, "").strip().lower() or None
-    if chosen is None:
-        return torch.device("cuda" if cuda_available() else "cpu")
-    try:
-        resolved = torch.device(chosen)
-    except (RuntimeError, ValueError):
-        raise ProfileError(f"unknown device {chosen!r}: use cpu, cuda or cuda:N (or unset {DEVICE_ENV})") from None
-    if resolved.type == "cuda" and not cuda_available():
-        raise ProfileError(f"device {chosen!r} asked for but no CUDA GPU is visible: use cpu "
-                           f"(or unset {DEVICE_ENV} to follow the hardware)")
-    return resolved
-
-
 def paper_config() -> Profile:
     """The paper's settings, whatever the hardware (for parameter counts and FLOP estimates)."""
-    return make_profile("gpu")
+    return make_profile("paper")
 
 
 def to_dict(obj) -> dict:
@@ -291,7 +315,7 @@ def to_dict(obj) -> dict:
 
 def profile_differences(profile: str | Profile) -> dict[str, tuple[object, object]]:
     """What ``profile`` (a name or a ``Profile``) changes from the paper: ``{"model.embed_dim": (256, 96), ...}``."""
-    paper = make_profile("gpu")
+    paper = make_profile("paper")
     profile = profile if isinstance(profile, Profile) else make_profile(profile)
     changes = {}
     for part in ("data", "model", "train"):

@@ -1,11 +1,12 @@
 """What the first cell of every chapter calls: Colab set-up and the environment report.
 
-The first cell of each chapter (the same text in every chapter, see ``FIRST_CELL``) installs mvgtutor when
-it is missing (Colab) and then calls ``setup_notebook()``, which
+The first cell of each chapter (the same text in every chapter, see ``FIRST_CELL``) installs mvgtutor with the
+``book`` extra (every package a chapter imports) when it is missing (Colab) and then calls ``setup_notebook()``,
+which
 
 * turns on Colab's custom widget manager (needed by ipywidgets and k3d there; a no-op elsewhere),
-* resolves the profile (an argument, ``MVGTUTOR_PROFILE``, or gpu/cpu by hardware) and, independently, the
-  device (an argument, ``MVGTUTOR_DEVICE``, or CUDA whenever the hardware has it),
+* resolves the profile (an argument, ``MVGTUTOR_PROFILE``, or colab/cpu by hardware) and, independently, the
+  device (an argument, ``MVGTUTOR_DEVICE``, or CUDA whenever the hardware has it: ``mvgtutor.runtime``),
 * seeds the random generators, and prints one line saying what the chapter will run on.
 """
 
@@ -18,14 +19,18 @@ from dataclasses import dataclass
 
 import torch
 
-from mvgtutor.config import Profile, choose_device, get_profile
+from mvgtutor.config import Profile, get_profile
+from mvgtutor.runtime.device import choose_device, describe_device
 
 REPOSITORY_URL = "https://github.com/mvgtutor/mvgtutor"  # keep equal to _config.yml's repository.url (tested)
+INSTALL_EXTRA = "book"  # pyproject's optional dependencies that the chapters import (gemmi, scikit-learn, monai)
 
-FIRST_CELL = f'''# Set-up: on Colab this installs the course library (a no-op elsewhere), then reports the profile.
+FIRST_CELL = f'''# Set-up: on Colab this installs the course library and what the chapters import (a no-op elsewhere),
+# then reports the profile. To keep data and runs when Colab recycles its VM, see chapter 0 (Google Drive).
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("mvgtutor") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mvgtutor @ git+{REPOSITORY_URL}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mvgtutor[{INSTALL_EXTRA}] @ git+{REPOSITORY_URL}"],
+                   check=True)
 import mvgtutor
 env = mvgtutor.setup_notebook()'''
 
@@ -40,9 +45,7 @@ class NotebookEnv:
 
     def summary(self) -> str:
         """Two lines: the profile, then device, torch and Python versions."""
-        dev = str(self.device)
-        if self.device.type == "cuda":
-            dev += f" ({torch.cuda.get_device_name(self.device)})"
+        dev = describe_device(self.device)
         return (f"mvgtutor profile '{self.profile.name}': {self.profile.description}\n"
                 f"device {dev} · torch {torch.__version__} · Python {platform.python_version()}")
 

@@ -201,7 +201,7 @@ def test_every_profile_names_a_scene_preset():
 
     presets = {name: make_profile(name).data.scene_preset for name in PROFILE_NAMES}
     assert all(scene_preset(p) is SCENE_PRESETS[p] for p in presets.values())
-    assert presets["gpu"] == "shrec" and presets["test"] == "dense"
+    assert presets["paper"] == "shrec" and presets["test"] == "dense"
 
 
 def test_ice_texture_and_structural_noise_carry_the_same_in_band_power_at_any_voxel_size():

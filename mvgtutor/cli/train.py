@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from mvgtutor.config import PROFILE_NAMES, get_profile
+from mvgtutor.config import PROFILE_ALIASES, PROFILE_NAMES, get_profile
 from mvgtutor.train.models import MODEL_NAMES
 
 
@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "mvgformer; voxresnet and unet3d are the convolutional baselines)")
     parser.add_argument("--decoder", choices=("p3da", "mf", "mlp"), help="MVGFormer's decoder (default: the "
                         "profile's, p3da)")
-    parser.add_argument("--profile", choices=PROFILE_NAMES, help="settings profile (default: $MVGTUTOR_PROFILE, "
-                        "else gpu when CUDA is available, else cpu)")
+    parser.add_argument("--profile", choices=PROFILE_NAMES + tuple(PROFILE_ALIASES), help="settings profile "
+                        "(default: $MVGTUTOR_PROFILE, else colab when CUDA is available, else cpu; gpu is the old "
+                        "name of paper)")
     parser.add_argument("--epochs", type=int, help="number of epochs (default: the profile's)")
     parser.add_argument("--batch-size", type=int, help="global batch size over all processes (default: the "
                         "profile's)")

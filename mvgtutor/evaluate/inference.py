@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from mvgtutor.errors import ConfigError, DataError, check_choice
-from mvgtutor.train.layout import memory_format_for
-from mvgtutor.train.precision import autocast, resolve_precision
+from mvgtutor.runtime.layout import memory_format_for
+from mvgtutor.runtime.precision import autocast, resolve_precision
 
 WINDOWS = ("gaussian", "hann", "constant")
 
@@ -72,7 +72,7 @@ def predict_volume(model: nn.Module, volume, *, tile: int = 32, overlap: float =
     The running sums live on ``device``: every row of the volume when they fit in ``buffer_bytes`` (default
     2 GiB), else a band of rows that slides down the volume (see the module docstring). The model runs in
     ``memory_format`` ("channels_last", faster on CPUs and GPUs alike, or "channels_first") and is given back in
-    its own layout (``mvgtutor.train.layout.memory_format_for``).
+    its own layout (``mvgtutor.runtime.layout.memory_format_for``).
     """
     volume = torch.as_tensor(np.asarray(volume) if not isinstance(volume, torch.Tensor) else volume)
     if volume.ndim != 3 or not volume.is_floating_point():
