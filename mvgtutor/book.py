@@ -1,12 +1,19 @@
-"""Book tooling: which notebooks the table of contents lists, and derived build configurations.
+"""Book tooling: which notebooks the table of contents lists, derived build configurations, and student copies.
 
 ``_config.yml`` is the single source of the book's settings. The check build (no execution) and the
-instructor edition (solutions shown) are written from it, never copied by hand::
+instructor edition (solutions shown open) are written from it, never copied by hand; the students' Colab copies
+(every chapter without its solutions) are generated from ``book/``, and a test checks they are in sync::
 
     python -m mvgtutor.book chapters                          # the .ipynb chapters of _toc.yml, in order
     python -m mvgtutor.book with-solutions --out DIR          # each chapter + its solutions as code cells (nbval)
+    python -m mvgtutor.book student                           # write student/book/*.ipynb (no solutions)
+    python -m mvgtutor.book first-cell                        # set every chapter's first code cell to FIRST_CELL
     python -m mvgtutor.book config --execute off --out F.yml  # _config.yml with execution switched off
     python -m mvgtutor.book config --solutions show --out F.yml
+
+Solutions in the HTML: ``hide`` (the student edition, the default) folds each one in a dropdown under its exercise
+(sphinx-togglebutton collapses ``{solution}`` blocks with ``:class: dropdown``); ``show`` (the instructor edition)
+shows them open; ``remove`` leaves them out entirely (sphinx-exercise's ``hide_solutions``).
 """
 
 from __future__ import annotations
@@ -118,11 +125,86 @@ def write_chapters_with_solutions(out: Path, root: Path = ROOT) -> list[Path]:
     return written
 
 
+SOLUTION_MODES = ("hide", "show", "remove")  # folded in a dropdown | open | left out of the HTML
+TOGGLE_SELECTOR = ".toggle, .admonition.dropdown"  # sphinx-togglebutton's default: folds dropdown solutions
+OPEN_SELECTOR = ".toggle"  # the instructor edition: solution admonitions are not folded
+
+
+STUDENT_DIR = "student"  # student/book/NN_name.ipynb: what the Colab buttons open (_config.yml's path_to_book)
+STUDENT_NOTE = ("*Solution: on this chapter's page of the course book, folded under the exercise (click to "
+                "open it once you have tried).*")
+
+
+def student_notebook(notebook: Path):
+    """The chapter without its solutions: each ``{solution}`` block of a markdown cell becomes ``STUDENT_NOTE``.
+
+    Colab shows MyST directives as raw text, so a solution left in the notebook is visible to a student at once.
+    The chapter's metadata records that it is generated."""
+    import nbformat
+
+    book = nbformat.read(notebook, as_version=4)
+    for cell in book.cells:
+        if cell.cell_type == "markdown" and _SOLUTION.search(cell.source):
+            cell.source = _SOLUTION.sub(lambda _: STUDENT_NOTE + "\n", cell.source).rstrip() + "\n"
+            cell.source = cell.source.rstrip("\n")
+    book.metadata["mvgtutor"] = {"student_copy_of": notebook.name,
+                                 "generated_by": "python -m mvgtutor.book student (do not edit)"}
+    return book
+
+
+def student_copy_path(relative: Path, root: Path = ROOT) -> Path:
+    """Where the students' copy of chapter ``relative`` (e.g. ``book/07_training.ipynb``) lives."""
+    return root / STUDENT_DIR / relative
+
+
+def write_student_copies(root: Path = ROOT) -> list[Path]:
+    """Write ``student_notebook`` of every ``_toc.yml`` chapter under ``student/``; returns the paths written."""
+    import nbformat
+
+    written = []
+    for relative in chapter_notebooks(root):
+        target = student_copy_path(relative, root)
+        with atomic_write(target, "w") as handle:
+            nbformat.write(student_notebook(root / relative), handle)
+        written.append(target)
+    return written
+
+
+def sync_first_cells(root: Path = ROOT) -> list[Path]:
+    """Set the first code cell of every ``_toc.yml`` chapter to ``notebook.FIRST_CELL``; returns those changed."""
+    import nbformat
+
+    from mvgtutor.notebook import FIRST_CELL
+
+    changed = []
+    for relative in chapter_notebooks(root):
+        book = nbformat.read(root / relative, as_version=4)
+        first = next((cell for cell in book.cells if cell.cell_type == "code"), None)
+        if first is not None and first.source != FIRST_CELL:
+            first.source = FIRST_CELL
+            with atomic_write(root / relative, "w") as handle:
+                nbformat.write(book, handle)
+            changed.append(root / relative)
+    return changed
+
+
 def derived_config(execute: str = "cache", solutions: str = "hide", root: Path = ROOT) -> dict:
-    """``_config.yml`` with the execution mode (``cache`` | ``off`` | ``force``) and solutions (``hide`` | ``show``)."""
+    """``_config.yml`` with the execution mode (``cache`` | ``off`` | ``force``) and the solutions' display
+    (``hide``: folded, the students' edition | ``show``: open, the instructors' | ``remove``: left out).
+
+    The instructors' edition also points its Colab buttons at the chapters themselves (solutions included)
+    rather than at the students' copies."""
+    from mvgtutor.errors import ConfigError
+
+    if solutions not in SOLUTION_MODES:
+        raise ConfigError(f"solutions {solutions!r}: choose one of {', '.join(SOLUTION_MODES)}")
     config = yaml.safe_load((root / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = execute
-    config["sphinx"]["config"]["hide_solutions"] = solutions == "hide"
+    sphinx = config["sphinx"]["config"]
+    sphinx["hide_solutions"] = solutions == "remove"
+    sphinx["togglebutton_selector"] = OPEN_SELECTOR if solutions == "show" else TOGGLE_SELECTOR
+    if solutions == "show":
+        config["repository"]["path_to_book"] = ""
     # Paths in the derived file are resolved from the book's root, as in the original.
     config["bibtex_bibfiles"] = [str(root / b) for b in config.get("bibtex_bibfiles", [])]
     return config
@@ -132,16 +214,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mvgtutor.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("chapters", help="print the .ipynb chapters of _toc.yml, one per line")
+    sub.add_parser("student", help=f"write the students' copies (no solutions) under {STUDENT_DIR}/; print them")
+    sub.add_parser("first-cell", help="set the first code cell of every chapter to notebook.FIRST_CELL; print "
+                                      "the chapters changed")
     copies = sub.add_parser("with-solutions", help="write each chapter with its solutions appended as code cells "
                                                    "under --out; print their paths, one per line")
     copies.add_argument("--out", type=Path, required=True)
     cfg = sub.add_parser("config", help="write a derived _config.yml")
     cfg.add_argument("--execute", choices=["cache", "off", "force"], default="cache")
-    cfg.add_argument("--solutions", choices=["hide", "show"], default="hide")
+    cfg.add_argument("--solutions", choices=SOLUTION_MODES, default="hide")
     cfg.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "chapters":
         print("\n".join(str(p) for p in chapter_notebooks()))
+    elif args.command == "student":
+        print("\n".join(str(p) for p in write_student_copies()))
+    elif args.command == "first-cell":
+        print("\n".join(str(p) for p in sync_first_cells()))
     elif args.command == "with-solutions":
         print("\n".join(str(p) for p in write_chapters_with_solutions(args.out)))
     else:

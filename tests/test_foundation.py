@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from mvgtutor import config
+from mvgtutor.runtime import device
 from mvgtutor.book import chapter_notebooks, derived_config, toc_files
 from mvgtutor.errors import ProfileError
 from mvgtutor.notebook import FIRST_CELL, REPOSITORY_URL
@@ -24,21 +25,31 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # --- profiles -------------------------------------------------------------------------------------------
 
-def test_paper_defaults_are_the_gpu_profile():
+def test_paper_defaults_are_the_paper_profile():
     paper = config.paper_config()
     assert (paper.model.embed_dim, paper.model.depth, paper.model.num_heads) == (256, 12, 16)
     assert (paper.model.token_patch, paper.model.num_clusters, paper.model.mask_ratio) == (4, 16, 0.5)
     assert (paper.train.lr, paper.train.batch_size, paper.train.epochs) == (1e-3, 72, 200)
     assert (paper.train.lr_step_epochs, paper.train.lr_gamma) == (100, 0.1)
     assert (paper.data.tomogram_size, paper.data.n_tomograms, paper.data.patch_size) == (512, 10, 32)
-    assert config.profile_differences("gpu") == {}
+    assert config.profile_differences("paper") == {}
+    assert paper.name == "paper" and paper.requires_cuda
 
 
-@pytest.mark.parametrize("has_cuda, expected", [(True, "gpu"), (False, "cpu")])
+@pytest.mark.parametrize("has_cuda, expected", [(True, "colab"), (False, "cpu")])
 def test_default_profile_follows_the_hardware(monkeypatch, has_cuda, expected):
     monkeypatch.delenv(config.PROFILE_ENV, raising=False)
-    monkeypatch.setattr(config, "cuda_available", lambda: has_cuda)
+    monkeypatch.setattr(device, "cuda_available", lambda: has_cuda)
     assert config.get_profile().name == expected
+
+
+def test_gpu_is_the_old_name_of_paper_with_a_one_line_notice(monkeypatch, capsys):
+    monkeypatch.setattr(device, "cuda_available", lambda: True)
+    monkeypatch.setattr(config, "_NOTICED", set())
+    assert config.make_profile("gpu") == config.make_profile("paper")
+    assert config.profile_name("gpu") == "paper"
+    notice = capsys.readouterr().err
+    assert notice.count("\n") == 1 and "'gpu' is now called 'paper'" in notice  # once per process
 
 
 def test_profile_from_environment(monkeypatch):
@@ -48,22 +59,25 @@ def test_profile_from_environment(monkeypatch):
 
 def test_unknown_profile_says_what_to_do(monkeypatch):
     monkeypatch.setenv(config.PROFILE_ENV, "laptop")
-    with pytest.raises(ProfileError, match="unknown profile 'laptop'.*test, cpu, gpu"):
+    with pytest.raises(ProfileError, match="unknown profile 'laptop'.*test, cpu, colab, paper"):
         config.get_profile()
 
 
-def test_gpu_profile_without_gpu_says_what_to_do(monkeypatch):
-    monkeypatch.setattr(config, "cuda_available", lambda: False)
+def test_paper_profile_without_gpu_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
     with pytest.raises(ProfileError, match="no CUDA GPU.*MVGTUTOR_PROFILE=cpu") as info:
-        config.get_profile("gpu")
+        config.get_profile("paper")
     assert "\n" not in str(info.value)
+    assert config.get_profile("colab").name == "colab"  # sized for a GPU, but it runs (slowly) on a CPU
 
 
 def test_profiles_shrink_the_paper():
-    test, cpu, gpu = (config.make_profile(n) for n in ("test", "cpu", "gpu"))
-    assert test.data.tomogram_size < cpu.data.tomogram_size < gpu.data.tomogram_size
-    assert test.model.embed_dim < cpu.model.embed_dim <= gpu.model.embed_dim
-    for profile in (test, cpu, gpu):
+    test, cpu, colab, paper = (config.make_profile(n) for n in config.PROFILE_NAMES)
+    assert test.data.tomogram_size < cpu.data.tomogram_size < colab.data.tomogram_size < paper.data.tomogram_size
+    assert test.model.embed_dim < cpu.model.embed_dim < colab.model.embed_dim < paper.model.embed_dim
+    assert cpu.model.depth < colab.model.depth < paper.model.depth
+    assert [p.requires_cuda for p in (test, cpu, colab, paper)] == [False, False, False, True]
+    for profile in (test, cpu, colab, paper):
         assert profile.model.embed_dim % profile.model.num_heads == 0
         assert profile.data.tomogram_size % profile.data.patch_size == 0
         assert 0 < profile.data.n_test < profile.data.n_tomograms
@@ -78,7 +92,7 @@ def test_a_profile_of_your_own_routes_each_setting_to_its_part():
     assert config.profile_differences(mine)["train.epochs"] == (200, 2)
     grown = config.profile_from("test", tomogram_size=96, train={"seed": 3})
     assert grown.name == "test-custom" and grown.data.tomogram_size == 96 and grown.train.seed == 3
-    assert config.profile_from("gpu", name="laptop-gpu", batch_size=16).requires_cuda
+    assert config.profile_from("paper", name="laptop-gpu", batch_size=16).requires_cuda
 
 
 @pytest.mark.parametrize("bad, says", [(dict(seed=1), "belongs to data and train"),
@@ -95,8 +109,8 @@ def test_device_follows_the_hardware_not_the_profile(monkeypatch, has_cuda):
     from mvgtutor import notebook
 
     monkeypatch.delenv(config.DEVICE_ENV, raising=False)
-    monkeypatch.setattr(config, "cuda_available", lambda: has_cuda)
-    for profile in ("test", "cpu", config.profile_from("cpu", name="mine", epochs=1)):
+    monkeypatch.setattr(device, "cuda_available", lambda: has_cuda)
+    for profile in ("test", "cpu", "colab", config.profile_from("cpu", name="mine", epochs=1)):
         env = notebook.setup_notebook(profile, quiet=True)
         assert env.device.type == ("cuda" if has_cuda else "cpu")
     assert config.choose_device("cpu").type == "cpu"  # an explicit choice wins
@@ -105,19 +119,19 @@ def test_device_follows_the_hardware_not_the_profile(monkeypatch, has_cuda):
 
 
 def test_cuda_device_without_a_gpu_says_what_to_do(monkeypatch):
-    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
     with pytest.raises(ProfileError, match="no CUDA GPU is visible: use cpu"):
         config.choose_device("cuda")
     with pytest.raises(ProfileError, match="unknown device 'tpu'"):
         config.choose_device("tpu")
     with pytest.raises(ProfileError, match="needs a GPU and no CUDA GPU"):  # not by name: by requires_cuda
-        config.get_profile(config.profile_from("gpu", name="laptop-gpu", batch_size=16))
+        config.get_profile(config.profile_from("paper", name="laptop-gpu", batch_size=16))
 
 
 def test_our_training_switches_are_named_as_ours():
     paper = config.paper_config().train
     for key in config.OUR_TRAIN_SETTINGS:
-        assert getattr(paper, key) is True  # on in the gpu profile, although the paper does not describe them
+        assert getattr(paper, key) is True  # on in the paper profile, although the paper does not describe them
 
 
 # --- files ----------------------------------------------------------------------------------------------
@@ -247,14 +261,22 @@ def test_repository_url_is_set_in_one_place():
 
 
 def test_derived_configs_switch_execution_and_solutions_only():
+    from mvgtutor.book import OPEN_SELECTOR, TOGGLE_SELECTOR
+
     original = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert original["execute"]["execute_notebooks"] == "cache"
-    assert original["sphinx"]["config"]["hide_solutions"] is True
+    assert original["sphinx"]["config"]["hide_solutions"] is False  # students: solutions folded, not removed
     check = derived_config(execute="off")
-    instructor = derived_config(solutions="show")
+    student, instructor, removed = (derived_config(solutions=mode) for mode in ("hide", "show", "remove"))
     assert check["execute"]["execute_notebooks"] == "off"
+    assert student["sphinx"]["config"]["togglebutton_selector"] == TOGGLE_SELECTOR  # folds .admonition.dropdown
+    assert student["repository"] == original["repository"]
+    assert instructor["sphinx"]["config"]["togglebutton_selector"] == OPEN_SELECTOR == ".toggle"
     assert instructor["sphinx"]["config"]["hide_solutions"] is False
+    assert removed["sphinx"]["config"]["hide_solutions"] is True
     assert instructor["execute"] == original["execute"]
+    with pytest.raises(config.ConfigError, match="solutions 'folded'"):
+        derived_config(solutions="folded")
 
 
 def test_widget_javascript_is_vendored():
