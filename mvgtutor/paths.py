@@ -2,6 +2,9 @@
 
 * ``MVGTUTOR_DATA_DIR`` (default: ``<checkout>/data`` in a source checkout, else ``~/.cache/mvgtutor/data``)
 * ``MVGTUTOR_RUNS_DIR`` (default: ``<checkout>/runs`` in a source checkout, else ``~/.cache/mvgtutor/runs``)
+
+Both are read at each call, so setting them mid-session (``mvgtutor.colab.use_drive()`` does, on Colab) moves every
+later read and write.
 """
 
 from __future__ import annotations
@@ -122,8 +125,8 @@ def exclusive_lock(target: str | os.PathLike):
     """Hold an exclusive lock on ``target`` (a lock file beside it) for the block: one process at a time.
 
     Used where two processes may build the same thing at once (pytest-xdist workers making the default
-    dataset or training the same cached run). POSIX ``flock``; where that is missing, a no-op (the atomic
-    renames alone keep readers safe).
+    dataset or training the same cached run). POSIX ``flock``; where that is missing, or the file system refuses
+    it (some FUSE mounts, such as Google Drive on Colab), a no-op (the atomic renames alone keep readers safe).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +136,13 @@ def exclusive_lock(target: str | os.PathLike):
         yield
         return
     with open(target.parent / f".{target.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            locked = True
+        except OSError:  # no locks on this file system: the atomic renames still keep readers safe
+            locked = False
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(handle, fcntl.LOCK_UN)

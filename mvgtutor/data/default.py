@@ -123,12 +123,16 @@ def foreign_files(folder: Path) -> list[Path]:
 
 def _build(target: Path, profile: Profile, progress: bool) -> None:
     """Simulate into a temporary folder beside ``target`` and rename it into place (atomic)."""
+    from mvgtutor.runtime.device import choose_device
     from mvgtutor.simulate import SimulationConfig, simulate_dataset
 
     data = profile.data  # simulate_dataset builds beside target and renames into place (atomic)
+    device = str(choose_device())  # the GPU when there is one (MVGTUTOR_DEVICE=cpu keeps it on the CPU)
     simulate_dataset(target, n_tomograms=data.n_tomograms, size=data.tomogram_size, seed=data.seed,
                      snr=data.snr, voxel_size_nm=data.voxel_size_nm, config=SimulationConfig.preset(data.scene_preset),
-                     progress=progress, extra_manifest={"profile": profile.name, "scene_preset": data.scene_preset})
+                     progress=progress, device=device,
+                     extra_manifest={"profile": profile.name, "scene_preset": data.scene_preset,
+                                     "simulated_on": device})
 
 
 def _move_aside(target: Path) -> None:

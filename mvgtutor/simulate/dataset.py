@@ -117,8 +117,12 @@ def same_dataset(out: Path, settings: dict) -> bool:
 
 def simulate_dataset(out: str | os.PathLike, n_tomograms: int, size: int, seed: int = 0,
                      snr: float | None = None, voxel_size_nm: float = 1.0, config: SimulationConfig | None = None,
-                     progress: bool = True, extra_manifest: dict | None = None, overwrite: bool = False) -> Path:
+                     progress: bool = True, extra_manifest: dict | None = None, overwrite: bool = False,
+                     device: str = "cpu") -> Path:
     """Write ``n_tomograms`` tomograms (``model_0`` ...) in the SHREC 2021 layout under ``out``; returns ``out``.
+
+    ``device`` runs each tomogram's imaging there (``"cuda"``: ``simulate_tomogram``); the same seed gives other
+    random draws on another device, so a dataset is reproducible on the device that made it.
 
     ``out`` may be missing or empty. When it already holds this very dataset (same settings, files intact), it
     is returned as it is. Anything else in it raises ``ConfigError`` unless ``overwrite``, which replaces the
@@ -143,7 +147,7 @@ def simulate_dataset(out: str | os.PathLike, n_tomograms: int, size: int, seed: 
     scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building."))
     try:
         scratch.chmod(folder_mode())  # mkdtemp makes it private; the dataset follows the umask
-        _write_tomograms(scratch, n_tomograms, size, seed, snr, voxel_size_nm, config, progress, settings)
+        _write_tomograms(scratch, n_tomograms, size, seed, snr, voxel_size_nm, config, progress, settings, device)
         _swap_into_place(scratch, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -151,7 +155,8 @@ def simulate_dataset(out: str | os.PathLike, n_tomograms: int, size: int, seed: 
 
 
 def _write_tomograms(folder: Path, n_tomograms: int, size: int, seed: int, snr: float | None,
-                     voxel_size_nm: float, config: SimulationConfig, progress: bool, settings: dict) -> None:
+                     voxel_size_nm: float, config: SimulationConfig, progress: bool, settings: dict,
+                     device: str = "cpu") -> None:
     from tqdm.auto import tqdm
 
     from mvgtutor.data.formats import write_shrec_tomogram
@@ -160,7 +165,7 @@ def _write_tomograms(folder: Path, n_tomograms: int, size: int, seed: int, snr: 
     for index in tqdm(range(n_tomograms), desc=f"simulating {size}^3 tomograms", unit="tomogram",
                       disable=not progress):
         tomogram = simulate_tomogram(size=size, seed=tomogram_seed(seed, index), snr=snr,
-                                     voxel_size_nm=voxel_size_nm, config=config)
+                                     voxel_size_nm=voxel_size_nm, config=config, device=device)
         write_shrec_tomogram(folder / f"model_{index}", reconstruction=tomogram.reconstruction,
                              class_mask=tomogram.class_mask, occupancy_mask=tomogram.occupancy_mask,
                              grandmodel=tomogram.grandmodel, particles=tomogram.particles,
