@@ -6,11 +6,14 @@
 * peak memory (GPU: ``max_memory_allocated``; CPU: the process's peak resident set size so far, which
   includes everything measured before in the same process);
 * FLOPs per training sample (forward + backward) counted by ``torch.utils.flop_counter.FlopCounterMode``, and on
-  a GPU the model FLOPs utilisation: achieved FLOP/s over the device's dense peak for the precision used.
+  a GPU the model FLOPs utilisation: achieved FLOP/s over the device's dense peak for the precision used;
+* ``as_t4``: on a bigger GPU, the T4's memory (``torch.cuda.set_per_process_memory_fraction``) for a block, so a
+  profile that would not fit Colab's T4 fails here too. Time on a T4 is estimated in ``mvgtutor.train.estimate``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import time
@@ -22,9 +25,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mvgtutor.config import TrainConfig
 from mvgtutor.evaluate.inference import predict_volume
-from mvgtutor.train.layout import apply_memory_format, resolve_memory_format
+from mvgtutor.runtime.layout import apply_memory_format, resolve_memory_format
 from mvgtutor.train.engine import make_optimizer, training_step
-from mvgtutor.train.precision import grad_scaler, resolve_precision
+from mvgtutor.runtime.precision import grad_scaler, resolve_precision
 
 # Dense (no sparsity) peak tensor-core FLOP/s for bf16 / fp16 from the vendors' data sheets. The SXM H100 calls
 # itself "NVIDIA H100 80GB HBM3"; a plain "H100" is taken to be the slower PCIe card.
@@ -42,6 +45,24 @@ def device_peak_flops(device: torch.device) -> float | None:
         if key in name:
             return PEAK_FLOPS[key]
     return None
+
+
+@contextlib.contextmanager
+def as_t4(device: torch.device):
+    """Within the block, this process may allocate no more CUDA memory than a T4 has (``estimate.T4``); yields the
+    fraction set. A no-op (yields None) on the CPU or when the device has no more memory than a T4."""
+    from mvgtutor.train.estimate import T4
+
+    total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
+    if total <= T4.memory_bytes:
+        yield None
+        return
+    fraction = T4.memory_bytes / total
+    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    try:
+        yield fraction
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, device)
 
 
 def _peak_rss_bytes() -> int:

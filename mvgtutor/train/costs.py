@@ -1,0 +1,123 @@
+"""What each profile costs, as chapter 0's table shows it: read from a committed ``bench`` results file.
+
+``python -m mvgtutor bench --out mvgtutor/train/results/bench_profiles.json`` measures (where a profile can run on
+the machine) and estimates (a T4's time and memory, ``mvgtutor.train.estimate``) every profile and writes the
+figures with their provenance: the command, when, the machine's load average before and after, CPU count, torch,
+and the commit. The book reads that file rather than re-running a bench that takes minutes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from mvgtutor.errors import DataError
+from mvgtutor.paths import atomic_write, project_root
+
+RESULTS_FILE = Path(__file__).resolve().parent / "results" / "bench_profiles.json"
+
+
+def _commit() -> str | None:
+    """The checkout's commit (with ``+changes`` when the tree differs from it), or None outside a git checkout."""
+    root = project_root()
+    if root is None:
+        return None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("+changes" if dirty else "")) or None
+
+
+def machine_state() -> dict:
+    """When and on what a measurement runs: UTC time, load average (1, 5, 15 min), CPU count, versions, commit."""
+    import torch
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "load_average": [round(x, 2) for x in load] if load else None, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform(), "commit": _commit()}
+
+
+def write_results(path: str | os.PathLike, results: list[dict], *, started: dict, finished: dict) -> Path:
+    """Write ``results`` (one dict per profile, as ``bench`` makes them) with their provenance to ``path``."""
+    record = {"command": "python -m mvgtutor " + " ".join(sys.argv[1:]), "started": started,
+              "finished": finished, "results": results}
+    with atomic_write(path, "w") as handle:
+        json.dump(record, handle, indent=1)
+    return Path(path)
+
+
+def read_results(path: str | os.PathLike | None = None) -> dict:
+    """The recorded bench results (default: the committed ``RESULTS_FILE``); ``DataError`` when missing/broken."""
+    path = Path(path) if path is not None else RESULTS_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: no bench results; run `python -m mvgtutor bench --out {path}`") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: unreadable bench results ({error}); run `python -m mvgtutor bench --out "
+                        f"{path} --overwrite`") from None
+    if not isinstance(record, dict) or not isinstance(record.get("results"), list):
+        raise DataError(f"{path}: not a bench results file (no 'results' list); write it with `python -m "
+                        f"mvgtutor bench --out {path}`")
+    return record
+
+
+def _minutes(value: float) -> str:
+    if value >= 120:
+        return f"{value / 60:,.1f} h"
+    return f"{value:,.1f} min"
+
+
+def profile_cost_rows(record: dict) -> list[dict]:
+    """One row per profile for chapter 0's table: samples, FLOPs, time and memory, each marked measured or
+    estimated, with its basis."""
+    where = record["started"]
+    load = where.get("load_average")
+    here = f"{where.get('cpu_count')}-core CPU, load {load[0]:.1f}" if load else "this CPU"
+    rows = []
+    for result in record["results"]:
+        row = {"profile": f"`{result['profile']}`", "samples per run": f"{result['samples_per_run']:,}",
+               "GFLOP per sample": (f"{result['train_flops_per_sample'] / 1e9:,.1f}"
+                                    if result.get("train_flops_per_sample") else "not counted")}
+        if result.get("timed"):
+            row["time per run, measured"] = (f"{_minutes(result['run_minutes_here'])} ({result['device']}, "
+                                             f"{result['train_samples_per_s']:.1f} samples/s, {here})")
+            row["memory, measured"] = f"{result['peak_memory_gib']:.1f} GiB ({result['peak_memory_kind']})"
+        else:
+            row["time per run, measured"] = f"not run on {result['device']} (needs CUDA)"
+            row["memory, measured"] = "-"
+        if "t4_run_minutes" in result:
+            row["time per run on a T4, estimated"] = (f"{_minutes(result['t4_run_minutes'])} "
+                                                      f"({result['t4_samples_per_s']:,.0f} samples/s)")
+        if "gpu_memory_estimate_gib" in result:
+            row["GPU memory, estimated"] = (f"{result['gpu_memory_estimate_gib']:.1f} GiB at batch "
+                                            f"{result['profile_batch_size']}")
+        rows.append(row)
+    return rows
+
+
+def profile_cost_table(record: dict | None = None):
+    """Chapter 0's table of ``profile_cost_rows`` (an ``IPython.display.Markdown``), from the committed results."""
+    from mvgtutor.notebook import markdown_table
+
+    return markdown_table(profile_cost_rows(record or read_results()))
+
+
+def provenance(record: dict) -> str:
+    """One line: how and where the recorded figures were made."""
+    started, finished = record["started"], record["finished"]
+    return (f"`{record['command']}` at commit {started.get('commit')}, {started.get('time_utc')}; "
+            f"{started.get('cpu_count')} CPU cores ({started.get('torch_threads')} torch threads), load average "
+            f"{started.get('load_average')} at the start and {finished.get('load_average')} at the end; "
+            f"torch {started.get('torch')}")
