@@ -16,7 +16,7 @@ NBVAL_CELL_TIMEOUT ?= 900
 # nbval runs each chapter once, from a copy with its exercises' solutions appended as code cells (mvgtutor.book).
 NBVAL_DIR = _build/nbval
 
-.PHONY: install data book book-instructor test test-unit test-chapters test-book clean
+.PHONY: install data book book-instructor student test test-unit test-chapters test-book clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-# The embedded default dataset of the active profile (MVGTUTOR_PROFILE, default gpu/cpu by hardware).
+# The embedded default dataset of the active profile (MVGTUTOR_PROFILE, default colab/cpu by hardware).
 data: install
 	$(PY) -m mvgtutor simulate --default
 
@@ -38,6 +38,11 @@ book: install data
 book-instructor: install data
 	$(PY) -m mvgtutor.book config --solutions show --out _build/configs/instructor.yml
 	$(VENV)/bin/jupyter-book build . --config _build/configs/instructor.yml --path-output _build/instructor
+
+# The students' Colab copies of the chapters (no solutions), student/book/*.ipynb: run after editing a chapter
+# (tests/test_chapters.py fails while a copy is stale).
+student: install
+	$(PY) -m mvgtutor.book student
 
 # One thread per pytest-xdist worker: two workers on two cores, each with its own pool of threads, were up
 # to 30x slower (oversubscription).
