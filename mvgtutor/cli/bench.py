@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(its compile time falls in the warm-up step and is not counted)")
     parser.add_argument("--as-t4", choices=("auto", "on", "off"), default="auto", help="on a GPU: cap memory to "
                         "a T4's and force fp16 (default auto: for the colab profile only)")
+    parser.add_argument("--untimed", nargs="+", default=[], choices=PROFILE_NAMES + tuple(PROFILE_ALIASES),
+                        metavar="PROFILE", help="profiles to count and estimate only, not to time here (e.g. "
+                        "colab on a CPU: its dilated 3D convolutions take minutes per step there)")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count and the T4 time estimate")
     parser.add_argument("--no-memory-estimate", action="store_true", help="skip the estimate of GPU memory from "
                         "saved activations (two CPU forward passes)")
@@ -104,7 +107,10 @@ def measure_profile(name: str, args: argparse.Namespace, device) -> dict:
                       gpu_memory_estimate_gib=memory.at_batch(profile.train.batch_size,
                                                               estimate.MEMORY_CALIBRATION) / 2**30)
     if profile.requires_cuda and device.type != "cuda":
-        result["timed"] = False  # the paper's model takes minutes per step on a CPU: counted, not timed
+        result.update(timed=False, untimed_reason="needs CUDA")  # minutes per step on a CPU: counted, not timed
+        return result
+    if profile.name in {PROFILE_ALIASES.get(n, n) for n in args.untimed}:
+        result.update(timed=False, untimed_reason="--untimed")
         return result
     batch = args.batch_size or profile.train.batch_size
     if device.type == "cpu" and args.batch_size is None:
@@ -145,7 +151,7 @@ def format_result(result: dict) -> str:
                      f"({result['peak_memory_kind']}), {result['run_minutes_here']:.1f} min per training run; "
                      f"inference {result['inference_voxels_per_s'] / 1e6:,.3f} Mvoxel/s")
     else:
-        parts.append(f"not timed on {result['device']} (needs CUDA)")
+        parts.append(f"not timed on {result['device']} ({result.get('untimed_reason', 'needs CUDA')})")
     if "t4_samples_per_s" in result:
         parts.append(f"T4 estimate: {result['t4_samples_per_s']:,.0f} samples/s, "
                      f"{result['t4_run_minutes']:.1f} min per run of {result['samples_per_run']:,} samples")

@@ -95,7 +95,8 @@ def profile_cost_rows(record: dict) -> list[dict]:
                                              f"{result['train_samples_per_s']:.1f} samples/s, {here})")
             row["memory, measured"] = f"{result['peak_memory_gib']:.1f} GiB ({result['peak_memory_kind']})"
         else:
-            row["time per run, measured"] = f"not run on {result['device']} (needs CUDA)"
+            why = "needs CUDA" if result.get("untimed_reason", "needs CUDA") == "needs CUDA" else "sized for a GPU"
+            row["time per run, measured"] = f"not timed on {result['device']} ({why})"
             row["memory, measured"] = "-"
         if "t4_run_minutes" in result:
             row["time per run on a T4, estimated"] = (f"{_minutes(result['t4_run_minutes'])} "

@@ -4,12 +4,13 @@ No T4 was available to the course's authors (nor any GPU when the colab profile 
 come from two things measured on the CPU and two stated constants, so that anyone can redo them:
 
 * **time**: FLOPs per training sample (counted by ``torch.utils.flop_counter.FlopCounterMode``) over a T4's
-  *achieved* throughput, ``T4.half_peak_flops * ACHIEVED_FRACTION``. The fraction is not a guess about the T4 but
+  *achieved* throughput, ``T4.half_peak_flops * achieved_fraction()``. The fraction is not a guess about the T4 but
   a measurement on another GPU: the model FLOPs utilisation (MFU) of the paper-size training step on one H100,
   ``REFERENCE_STEP``. The same kernels run on both; the T4 has more memory bandwidth per FLOP than an H100
   (320 GB/s for 65 TFLOP/s against 3.35 TB/s for 989 TFLOP/s), so a step limited by memory traffic reaches no
-  smaller a fraction of peak there. Ours, as an assumption: smaller models than the paper's may reach a smaller
-  fraction (more time in small kernels), so take the colab figure as a lower bound on time.
+  smaller a fraction of peak there. Ours, as an assumption, with two reasons to read the result as a lower bound on
+  time: smaller models than the paper's may reach a smaller fraction (more time in small kernels), and a T4 at its
+  70 W limit often runs below the clock its data sheet's peak assumes.
 * **memory**: the bytes autograd keeps for the backward pass (``saved_tensors_hooks``, each storage counted once)
   in a CPU forward pass, every floating-point tensor counted at 2 bytes (16-bit autocast keeps the inputs of
   convolutions and matrix products in fp16; it keeps norms, softmax and the loss in fp32, which the calibration
