@@ -75,7 +75,7 @@ def measure_profile(name: str, args: argparse.Namespace, device) -> dict:
     """Every figure of one profile: counts, estimates, and (where the profile can run here) measurements."""
     import torch
 
-    from mvgtutor.config import make_profile
+    from mvgtutor.config import make_profile, to_dict
     from mvgtutor.train import benchmark, estimate
     from mvgtutor.train.engine import default_loss
     from mvgtutor.train.models import build_model
@@ -93,7 +93,7 @@ def measure_profile(name: str, args: argparse.Namespace, device) -> dict:
     result = dict(profile=profile.name, model=args.model, decoder=model_config.decoder,
                   parameters=sum(p.numel() for p in model.parameters()), device=str(device),
                   profile_batch_size=profile.train.batch_size, samples_per_run=estimate.samples_per_run(profile),
-                  as_t4=t4)
+                  as_t4=t4, model_config=to_dict(model_config))
     flops = None if args.no_flops else benchmark.training_flops_per_sample(model, train_config, default_loss,
                                                                            batch_size=1, **sizes)
     result["train_flops_per_sample"] = flops
