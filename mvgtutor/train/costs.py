@@ -79,27 +79,48 @@ def _minutes(value: float) -> str:
     return f"{value:,.1f} min"
 
 
+def stale_results(record: dict) -> list[str]:
+    """The recorded profiles whose model or batch size differ from the profile's now (their speeds are stale)."""
+    from mvgtutor.config import make_profile, to_dict
+
+    stale = []
+    for result in record["results"]:
+        profile = make_profile(result["profile"])
+        if (result.get("model_config") != to_dict(profile.model)
+                or result.get("profile_batch_size") != profile.train.batch_size):
+            stale.append(result["profile"])
+    return stale
+
+
 def profile_cost_rows(record: dict) -> list[dict]:
     """One row per profile for chapter 0's table: samples, FLOPs, time and memory, each marked measured or
-    estimated, with its basis."""
+    estimated, with its basis. Samples per run come from the profile as it is now (epochs and data may change
+    without a new bench); speeds, FLOPs and memory from the record (``stale_results`` says when they no longer
+    belong to the profile's model)."""
+    from mvgtutor.config import make_profile
+    from mvgtutor.train.estimate import samples_per_run
+
     where = record["started"]
     load = where.get("load_average")
     here = f"{where.get('cpu_count')}-core CPU, load {load[0]:.1f}" if load else "this CPU"
     rows = []
     for result in record["results"]:
-        row = {"profile": f"`{result['profile']}`", "samples per run": f"{result['samples_per_run']:,}",
+        samples = samples_per_run(make_profile(result["profile"]))
+        row = {"profile": f"`{result['profile']}`", "samples per run": f"{samples:,}",
                "GFLOP per sample": (f"{result['train_flops_per_sample'] / 1e9:,.1f}"
                                     if result.get("train_flops_per_sample") else "not counted")}
         if result.get("timed"):
-            row["time per run, measured"] = (f"{_minutes(result['run_minutes_here'])} ({result['device']}, "
+            minutes = samples / result["train_samples_per_s"] / 60
+            row["time per run, measured"] = (f"{_minutes(minutes)} ({result['device']}, "
                                              f"{result['train_samples_per_s']:.1f} samples/s, {here})")
             row["memory, measured"] = f"{result['peak_memory_gib']:.1f} GiB ({result['peak_memory_kind']})"
         else:
             why = "needs CUDA" if result.get("untimed_reason", "needs CUDA") == "needs CUDA" else "sized for a GPU"
             row["time per run, measured"] = f"not timed on {result['device']} ({why})"
             row["memory, measured"] = "-"
-        if "t4_run_minutes" in result:
-            row["time per run on a T4, estimated"] = (f"{_minutes(result['t4_run_minutes'])} "
+        if "t4_samples_per_s" in result:
+            minutes = samples / result["t4_samples_per_s"] / 60
+            row["time per run on a T4, estimated"] = (f"{_minutes(minutes)} "
                                                       f"({result['t4_samples_per_s']:,.0f} samples/s)")
         if "gpu_memory_estimate_gib" in result:
             row["GPU memory, estimated"] = (f"{result['gpu_memory_estimate_gib']:.1f} GiB at batch "
