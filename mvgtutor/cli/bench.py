@@ -124,6 +124,7 @@ def measure_profile(name: str, args: argparse.Namespace, device) -> dict:
     peak = benchmark.device_peak_flops(device)
     result.update(timed=True, precision=speed.precision, batch_size=batch, memory_format=args.memory_format,
                   compile=args.compile, train_samples_per_s=speed.samples_per_s,
+                  cpu_seconds_per_sample=speed.cpu_seconds_per_sample, torch_threads=torch.get_num_threads(),
                   run_minutes_here=result["samples_per_run"] / speed.samples_per_s / 60,
                   peak_memory_gib=speed.peak_memory_bytes / 2**30,
                   peak_memory_kind="cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS",

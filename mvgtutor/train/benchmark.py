@@ -83,6 +83,8 @@ class TrainingSpeed:
     precision: str
     samples_per_s: float
     peak_memory_bytes: int
+    cpu_seconds_per_sample: float = float("nan")  # this process's CPU time per sample (all threads): on a shared
+    # CPU it is what a sample costs, whatever the load, where samples/s is what this share of the machine gave
 
 
 def synthetic_batch(batch_size: int, size: int, num_classes: int, device: torch.device,
@@ -112,13 +114,14 @@ def measure_training(model: nn.Module, config: TrainConfig, loss_fn, *, batch_si
     for _ in range(warmup):
         step()
     _synchronize(device)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     _synchronize(device)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _peak_rss_bytes()
-    return TrainingSpeed(batch_size, precision, steps * batch_size / seconds, peak)
+    return TrainingSpeed(batch_size, precision, steps * batch_size / seconds, peak,
+                         cpu_seconds / (steps * batch_size))
 
 
 def training_flops_per_sample(model: nn.Module, config: TrainConfig, loss_fn, *, input_size: int,
