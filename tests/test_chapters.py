@@ -166,4 +166,5 @@ def test_the_first_cell_installs_everything_its_chapter_imports():
             names = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
             if not names & installed:
                 missing.setdefault(notebook.name, []).append(module)
-    assert not missing, f"imported but not installed by the first cell (add to pyproject's '{INSTALL_EXTRA}'): {missing}"
+    assert not missing, (f"imported but not installed by the first cell (add them to pyproject's "
+                         f"'{INSTALL_EXTRA}' extra): {missing}")

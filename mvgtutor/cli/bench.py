@@ -141,6 +141,8 @@ def _nothing():
 
 def format_result(result: dict) -> str:
     """One line per profile: what was measured here, and the T4 estimate."""
+    from mvgtutor.train.costs import format_minutes
+
     parts = [f"{result['profile']:>5}: {result['model']} ({result['parameters'] / 1e6:.2f} M params)"]
     if result.get("train_flops_per_sample"):
         parts.append(f"{result['train_flops_per_sample'] / 1e9:,.1f} GFLOP/sample")
@@ -149,13 +151,13 @@ def format_result(result: dict) -> str:
         parts.append(f"here ({result['device']}, {result['precision']}, batch {result['batch_size']}"
                      f"{', T4 memory cap' if result['as_t4'] else ''}): train {result['train_samples_per_s']:,.1f} "
                      f"samples/s{mfu}, peak memory {result['peak_memory_gib']:.2f} GiB "
-                     f"({result['peak_memory_kind']}), {result['run_minutes_here']:.1f} min per training run; "
+                     f"({result['peak_memory_kind']}), {format_minutes(result['run_minutes_here'])} per training run; "
                      f"inference {result['inference_voxels_per_s'] / 1e6:,.3f} Mvoxel/s")
     else:
         parts.append(f"not timed on {result['device']} ({result.get('untimed_reason', 'needs CUDA')})")
     if "t4_samples_per_s" in result:
         parts.append(f"T4 estimate: {result['t4_samples_per_s']:,.0f} samples/s, "
-                     f"{result['t4_run_minutes']:.1f} min per run of {result['samples_per_run']:,} samples")
+                     f"{format_minutes(result['t4_run_minutes'])} per run of {result['samples_per_run']:,} samples")
     if "gpu_memory_estimate_gib" in result:
         parts.append(f"GPU memory estimate {result['gpu_memory_estimate_gib']:.1f} GiB at batch "
                      f"{result['profile_batch_size']}")

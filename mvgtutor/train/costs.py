@@ -73,9 +73,14 @@ def read_results(path: str | os.PathLike | None = None) -> dict:
     return record
 
 
-def _minutes(value: float) -> str:
+def format_minutes(value: float) -> str:
+    """``value`` minutes as "42 s", "7.5 min" or "3.2 h"."""
     if value >= 120:
         return f"{value / 60:,.1f} h"
+    if value * 60 < 1:
+        return "under 1 s"
+    if value < 1:
+        return f"{value * 60:.0f} s"
     return f"{value:,.1f} min"
 
 
@@ -86,7 +91,8 @@ def stale_results(record: dict) -> list[str]:
     stale = []
     for result in record["results"]:
         profile = make_profile(result["profile"])
-        if (result.get("model_config") != to_dict(profile.model)
+        as_recorded = json.loads(json.dumps(to_dict(profile.model)))  # tuples read back as lists
+        if (result.get("model_config") != as_recorded
                 or result.get("profile_batch_size") != profile.train.batch_size):
             stale.append(result["profile"])
     return stale
@@ -109,9 +115,16 @@ def profile_cost_rows(record: dict) -> list[dict]:
         row = {"profile": f"`{result['profile']}`", "samples per run": f"{samples:,}",
                "GFLOP per sample": (f"{result['train_flops_per_sample'] / 1e9:,.1f}"
                                     if result.get("train_flops_per_sample") else "not counted")}
-        if result.get("timed"):
+        if result.get("timed") and result["device"] == "cpu" and result.get("cpu_seconds_per_sample"):
+            cpu_minutes = samples * result["cpu_seconds_per_sample"] / 60
+            wall_minutes = samples / result["train_samples_per_s"] / 60
+            threads = result.get("torch_threads")
+            row["time per run, measured"] = (f"{format_minutes(cpu_minutes)} of CPU time ({threads} thread; "
+                                             f"{format_minutes(wall_minutes)} of wall time on the {here})")
+            row["memory, measured"] = f"{result['peak_memory_gib']:.1f} GiB ({result['peak_memory_kind']})"
+        elif result.get("timed"):
             minutes = samples / result["train_samples_per_s"] / 60
-            row["time per run, measured"] = (f"{_minutes(minutes)} ({result['device']}, "
+            row["time per run, measured"] = (f"{format_minutes(minutes)} ({result['device']}, "
                                              f"{result['train_samples_per_s']:.1f} samples/s, {here})")
             row["memory, measured"] = f"{result['peak_memory_gib']:.1f} GiB ({result['peak_memory_kind']})"
         else:
@@ -120,7 +133,7 @@ def profile_cost_rows(record: dict) -> list[dict]:
             row["memory, measured"] = "-"
         if "t4_samples_per_s" in result:
             minutes = samples / result["t4_samples_per_s"] / 60
-            row["time per run on a T4, estimated"] = (f"{_minutes(minutes)} "
+            row["time per run on a T4, estimated"] = (f"{format_minutes(minutes)} "
                                                       f"({result['t4_samples_per_s']:,.0f} samples/s)")
         if "gpu_memory_estimate_gib" in result:
             row["GPU memory, estimated"] = (f"{result['gpu_memory_estimate_gib']:.1f} GiB at batch "
@@ -140,6 +153,6 @@ def provenance(record: dict) -> str:
     """One line: how and where the recorded figures were made."""
     started, finished = record["started"], record["finished"]
     return (f"`{record['command']}` at commit {started.get('commit')}, {started.get('time_utc')}; "
-            f"{started.get('cpu_count')} CPU cores ({started.get('torch_threads')} torch threads), load average "
+            f"{started.get('cpu_count')} CPU cores ({started.get('torch_threads')} torch thread(s)), load average "
             f"{started.get('load_average')} at the start and {finished.get('load_average')} at the end; "
             f"torch {started.get('torch')}")
