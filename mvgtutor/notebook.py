@@ -44,10 +44,15 @@ class NotebookEnv:
     in_colab: bool
 
     def summary(self) -> str:
-        """Two lines: the profile, then device, torch and Python versions."""
+        """Two lines: the profile, then device, torch and Python versions; on Colab, a third when the runs would
+        be lost with the VM (``MVGTUTOR_RUNS_DIR`` unset: ``mvgtutor.colab.use_drive()`` keeps them)."""
         dev = describe_device(self.device)
-        return (f"mvgtutor profile '{self.profile.name}': {self.profile.description}\n"
+        text = (f"mvgtutor profile '{self.profile.name}': {self.profile.description}\n"
                 f"device {dev} · torch {torch.__version__} · Python {platform.python_version()}")
+        if self.in_colab and not os.environ.get("MVGTUTOR_RUNS_DIR"):
+            text += ("\nruns and data live on this Colab VM and go with it: mvgtutor.colab.use_drive() keeps them "
+                     "on Google Drive (chapter 0)")
+        return text
 
 
 def in_colab() -> bool:

@@ -105,6 +105,18 @@ def test_use_drive_outside_colab_and_a_failed_mount_say_what_to_do(tmp_path, mon
         colab.use_drive(mount_point=tmp_path, mount=lambda point: None)
 
 
+def test_setup_on_colab_says_how_to_keep_runs(monkeypatch):
+    from mvgtutor import notebook
+
+    monkeypatch.delenv("MVGTUTOR_RUNS_DIR", raising=False)
+    env = notebook.NotebookEnv(profile=make_profile("test"), device=torch.device("cpu"), in_colab=True)
+    assert "mvgtutor.colab.use_drive()" in env.summary().splitlines()[-1]
+    monkeypatch.setenv("MVGTUTOR_RUNS_DIR", "/content/drive/MyDrive/mvgtutor/runs")
+    assert len(env.summary().splitlines()) == 2
+    assert len(notebook.NotebookEnv(make_profile("test"), torch.device("cpu"), in_colab=False).summary()
+               .splitlines()) == 2
+
+
 def test_exclusive_lock_works_where_flock_is_refused(tmp_path, monkeypatch):
     import fcntl
 
