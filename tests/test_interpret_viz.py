@@ -60,6 +60,8 @@ def test_scenes_build_a_k3d_snapshot_and_a_static_stand_in(model):
     points = scenes[1].plot.objects[0]
     sizes = np.asarray(points.point_sizes)
     assert len(sizes) == 64 and (sizes == sizes.max()).sum() == int((clusters[::4, ::4, ::4] == clusters[8, 8, 8]).sum())
+    titles = [ax.get_title() for ax in inside.cluster_slices_figure(clusters, (1, 2, 3)).axes]
+    assert titles == ["graph node per voxel, z = 1", "graph node per voxel, y = 2", "graph node per voxel, x = 3"]
     with pytest.raises(DataError, match="heatmap must be"):
         inside.heatmap_scene(torch.rand(16, 16))
 

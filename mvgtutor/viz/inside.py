@@ -136,20 +136,19 @@ def graph_scene(clusters, token_patch: int, query: Sequence[int] | None = None, 
         plot = _empty_plot(clusters.shape, height, title)
         plot += k3d.points(centres, colors=_cluster_colors(cells), point_sizes=sizes, shader="3d",
                            name="tokens by graph node")
-    z = clusters.shape[0] // 2 if query is None else int(query[0])
-    figure = cluster_slices_figure(clusters, z)
+    figure = cluster_slices_figure(clusters, query)
     return Scene(plot=plot, figure=figure, height=height)
 
 
-def cluster_slices_figure(clusters, z: int | None = None) -> Figure:
-    """The node of every voxel on the x-y slice ``z`` and the z-x and z-y middle slices of ``clusters (S, S, S)``."""
+def cluster_slices_figure(clusters, point: Sequence[int] | None = None) -> Figure:
+    """The node of every voxel of ``clusters (S, S, S)`` on the three slices through ``point = (z, y, x)``
+    (default: the centre)."""
     clusters = as_array(clusters)
-    z = _middle(clusters, z)
+    z, y, x = [s // 2 for s in clusters.shape] if point is None else [int(p) for p in point]
     fig, axes = plt.subplots(1, 3, figsize=(8, 2.8), constrained_layout=True)
-    middle = clusters.shape[1] // 2
     for ax, (image, name, rows, cols) in zip(axes, ((clusters[z], f"z = {z}", "y", "x"),
-                                                    (clusters[:, middle], f"y = {middle}", "z", "x"),
-                                                    (clusters[:, :, middle], f"x = {middle}", "z", "y"))):
+                                                    (clusters[:, y], f"y = {y}", "z", "x"),
+                                                    (clusters[:, :, x], f"x = {x}", "z", "y"))):
         ax.imshow(image % 20, cmap=CLUSTER_CMAP, vmin=0, vmax=19, origin="lower", interpolation="nearest")
         ax.set_title(f"graph node per voxel, {name}", fontsize="small")
         ax.set_xlabel(cols)
