@@ -7,6 +7,7 @@ instructor edition (solutions shown) are written from it, never copied by hand::
     python -m mvgtutor.book with-solutions --out DIR          # each chapter + its solutions as code cells (nbval)
     python -m mvgtutor.book config --execute off --out F.yml  # _config.yml with execution switched off
     python -m mvgtutor.book config --solutions show --out F.yml
+    python -m mvgtutor.book config --cache _build/.jupyter_cache --out F.yml  # an execution cache shared by builds
 """
 
 from __future__ import annotations
@@ -118,10 +119,15 @@ def write_chapters_with_solutions(out: Path, root: Path = ROOT) -> list[Path]:
     return written
 
 
-def derived_config(execute: str = "cache", solutions: str = "hide", root: Path = ROOT) -> dict:
-    """``_config.yml`` with the execution mode (``cache`` | ``off`` | ``force``) and solutions (``hide`` | ``show``)."""
+def derived_config(execute: str = "cache", solutions: str = "hide", root: Path = ROOT,
+                   cache: Path | None = None) -> dict:
+    """``_config.yml`` with the execution mode (``cache`` | ``off`` | ``force``) and solutions (``hide`` | ``show``);
+    ``cache``: the folder of the execution cache (jupyter-cache), so that two builds (the check build and the
+    instructor edition) execute each notebook once between them (default: one per build output folder)."""
     config = yaml.safe_load((root / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = execute
+    if cache is not None:
+        config["execute"]["cache"] = str(Path(cache).resolve())
     config["sphinx"]["config"]["hide_solutions"] = solutions == "hide"
     # Paths in the derived file are resolved from the book's root, as in the original.
     config["bibtex_bibfiles"] = [str(root / b) for b in config.get("bibtex_bibfiles", [])]
@@ -138,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = sub.add_parser("config", help="write a derived _config.yml")
     cfg.add_argument("--execute", choices=["cache", "off", "force"], default="cache")
     cfg.add_argument("--solutions", choices=["hide", "show"], default="hide")
+    cfg.add_argument("--cache", type=Path, default=None, help="the execution cache's folder (shared by builds)")
     cfg.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "chapters":
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in write_chapters_with_solutions(args.out)))
     else:
         with atomic_write(args.out, "w") as handle:
-            yaml.safe_dump(derived_config(args.execute, args.solutions), handle, sort_keys=False)
+            yaml.safe_dump(derived_config(args.execute, args.solutions, cache=args.cache), handle, sort_keys=False)
     return 0
 
 
