@@ -4,7 +4,8 @@
 ``chromium`` (no browser download). Every request that does not go to the local server is blocked, so a page that
 needs the network fails here as it would offline. Per page ``check_page`` reports:
 
-* JavaScript errors: console messages of type ``error`` and uncaught exceptions, from the page and its frames;
+* JavaScript errors: console messages of type ``error`` and uncaught exceptions, from the page and its frames
+  (less ``KNOWN_CONSOLE_NOISE``, the toolchain's own, each listed with why it is harmless);
 * k3d views: every ``div.mvgtutor-k3d`` iframe (``mvgtutor.viz.scene3d.snapshot_html``) has drawn a canvas that
   is not blank (its pixels hold more than one colour); each view is unloaded once checked (software WebGL is slow),
   so the page's screenshot shows the static figure below each scene, not the scene;
@@ -32,8 +33,28 @@ BROWSER_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bi
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 # Chromium's software WebGL (SwiftShader): headless machines have no GPU, and k3d draws with WebGL.
 BROWSER_ARGS = ("--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--ignore-gpu-blocklist")
+# Screenshots taller than software WebGL's largest texture (8192 px) come back with their top repeated below:
+# longer pages are cut there.
+MAX_SCREENSHOT_PX = 8_000
 # The book's own inputs: a page is current when its HTML is newer than all of these.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "references.bib", "book", "mvgtutor")
+
+
+# Console errors of the book's toolchain, not of its pages, each with why it is harmless here. Anything else fails.
+KNOWN_CONSOLE_NOISE: dict[str, str] = {
+    "Identifier 'THEBE_JS_URL' has already been declared":
+        "jupyter-book 1.0.4 emits sphinx-thebe's config script twice per page; thebe (live code cells) is off",
+    "Got invalid theme mode":
+        "pydata-sphinx-theme on a first visit, before it has stored a light/dark choice; it falls back to auto",
+    "Cannot read properties of undefined (reading 'Queue')":
+        "the vendored ipywidgets html-manager typesets widget labels with MathJax 2's MathJax.Hub.Queue, the book "
+        "loads MathJax 3 (no Hub): labels with LaTeX would stay raw; ours have none, and the widgets render",
+}
+
+
+def is_known_noise(message: str) -> bool:
+    """True for a console error listed in ``KNOWN_CONSOLE_NOISE``."""
+    return any(known in message for known in KNOWN_CONSOLE_NOISE)
 
 
 def find_browser(candidates: Iterable[str] = BROWSER_CANDIDATES) -> str | None:
@@ -105,6 +126,7 @@ class PageReport:
 
     url: str
     errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
+    noise: list[str] = field(default_factory=list)  # those listed in KNOWN_CONSOLE_NOISE (reported, not failed)
     blocked: list[str] = field(default_factory=list)  # requests to anything but the local server
     k3d_views: int = 0
     k3d_blank: list[int] = field(default_factory=list)  # indices of views that drew nothing
@@ -174,21 +196,26 @@ _MATHJAX_DONE = """() => !document.querySelector('.math') ||
   (window.MathJax && MathJax.startup && MathJax.startup.promise ? MathJax.startup.promise.then(() => true) : false)"""
 
 
-def check_page(context, url: str, screenshot: Path | None = None, k3d_timeout_s: float = 300.0) -> PageReport:
+def check_page(context, url: str, screenshot: Path | None = None, k3d_timeout_s: float = 300.0,
+               k3d: bool = True) -> PageReport:
     """Open ``url`` in a new page of the Playwright ``context`` (requests already filtered by
     ``block_non_local``), wait for it to settle, check it (see the module docstring) and save a full-page
-    ``screenshot``."""
+    ``screenshot``. ``k3d=False`` counts the 3D views without waiting for them to draw (the instructor edition
+    holds the same outputs as the student one)."""
     report = PageReport(url=url)
     page = context.new_page()
-    page.on("console", lambda message: report.errors.append(f"{message.text} ({message.location.get('url', '')})")
+    def record(text: str) -> None:
+        (report.noise if is_known_noise(text) else report.errors).append(text)
+
+    page.on("console", lambda message: record(f"{message.text} ({message.location.get('url', '')})")
             if message.type == "error" else None)
-    page.on("pageerror", lambda error: report.errors.append(f"uncaught: {error}"))
+    page.on("pageerror", lambda error: record(f"uncaught: {error}"))
     try:
         page.goto(url, wait_until="load", timeout=120_000)
         page.wait_for_function(_MATHJAX_DONE, timeout=60_000)
         frames = page.locator("div.mvgtutor-k3d iframe")
         report.k3d_views = frames.count()
-        for index in range(report.k3d_views):
+        for index in range(report.k3d_views if k3d else 0):
             if not _k3d_drawn(page, frames.nth(index), k3d_timeout_s):
                 report.k3d_blank.append(index)
         page.wait_for_timeout(500)  # the widget manager renders after load
@@ -197,7 +224,10 @@ def check_page(context, url: str, screenshot: Path | None = None, k3d_timeout_s:
         page.evaluate("() => window.scrollTo(0, 0)")
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
+            height = min(page.evaluate("() => document.documentElement.scrollHeight"), MAX_SCREENSHOT_PX)
+            width = page.viewport_size["width"]
+            page.screenshot(path=str(screenshot), full_page=True, clip={"x": 0, "y": 0, "width": width,
+                                                                         "height": height})
     finally:
         page.close()
     return report
