@@ -215,8 +215,10 @@ def check_page(context, url: str, screenshot: Path | None = None, k3d_timeout_s:
         page.wait_for_function(_MATHJAX_DONE, timeout=60_000)
         frames = page.locator("div.mvgtutor-k3d iframe")
         report.k3d_views = frames.count()
-        for index in range(report.k3d_views if k3d else 0):
-            if not _k3d_drawn(page, frames.nth(index), k3d_timeout_s):
+        for index in range(report.k3d_views):
+            if not k3d:  # not checked: unloaded at once, or software WebGL would stall the screenshot
+                frames.nth(index).element_handle().evaluate(_UNLOAD)
+            elif not _k3d_drawn(page, frames.nth(index), k3d_timeout_s):
                 report.k3d_blank.append(index)
         page.wait_for_timeout(500)  # the widget manager renders after load
         for key, value in page.evaluate(_PAGE_STATE).items():
@@ -226,8 +228,8 @@ def check_page(context, url: str, screenshot: Path | None = None, k3d_timeout_s:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             height = min(page.evaluate("() => document.documentElement.scrollHeight"), MAX_SCREENSHOT_PX)
             width = page.viewport_size["width"]
-            page.screenshot(path=str(screenshot), full_page=True, clip={"x": 0, "y": 0, "width": width,
-                                                                         "height": height})
+            page.screenshot(path=str(screenshot), full_page=True, timeout=120_000,
+                            clip={"x": 0, "y": 0, "width": width, "height": height})
     finally:
         page.close()
     return report
