@@ -1,7 +1,7 @@
 # The course's two commands (see README):
 #   make book   set up .venv, make the default data, build and execute the whole book -> _build/html
 #   make test   set up .venv, run the unit tests and every chapter with its solutions (nbval, test profile),
-#               check the book builds
+#               build the executed book (warnings as errors) and open every page in headless Chromium
 # Everything runs from a fresh clone with only Python 3.11+ and make.
 
 PYTHON ?= python3
@@ -16,14 +16,25 @@ NBVAL_CELL_TIMEOUT ?= 900
 # nbval runs each chapter once, from a copy with its exercises' solutions appended as code cells (mvgtutor.book).
 NBVAL_DIR = _build/nbval
 
-.PHONY: install data book book-instructor student test test-unit test-chapters test-book clean
+.PHONY: install browser data book book-instructor student test test-unit test-chapters test-book test-instructor \
+	test-browser clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# The browser test's Chromium: Debian's package (Playwright drives it; it downloads no browser of its own). Installed
+# only where apt-get runs as root (CI); elsewhere the browser test skips and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium >/dev/null) || echo "chromium could not be installed: the browser test will skip"; \
+	else echo "no chromium and no root apt-get: the browser test will skip"; fi
 
 # The embedded default dataset of the active profile (MVGTUTOR_PROFILE, default colab/cpu by hardware).
 data: install
@@ -45,19 +56,38 @@ student: install
 	$(PY) -m mvgtutor.book student
 
 # One thread per pytest-xdist worker: two workers on two cores, each with its own pool of threads, were up
-# to 30x slower (oversubscription).
+# to 30x slower (oversubscription). The browser test runs last, on the book that test-book built.
 test: install
 	MVGTUTOR_PROFILE=test $(PY) -m mvgtutor simulate --default
 	$(PY) -m mvgtutor.book with-solutions --out $(NBVAL_DIR) > /dev/null
 	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
+		--ignore=tests/test_browser.py \
 		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(addprefix $(NBVAL_DIR)/,$(CHAPTERS))
 	$(MAKE) --no-print-directory test-book
+	$(MAKE) --no-print-directory test-instructor
+	$(MAKE) --no-print-directory test-browser
 
-# Build the book without executing it, warnings as errors: a broken _toc.yml, cross-reference,
-# citation or exercise label fails here.
+# The execution cache shared by the check build and the instructor check: each chapter executes once for both.
+EXEC_CACHE = _build/.jupyter_cache
+
+# Build the book WITH execution in the test profile, warnings as errors: a broken _toc.yml, cross-reference,
+# citation or exercise label, or a failing cell, fails here. The training runs come from the run cache that the
+# chapters' nbval run filled, so this costs the chapters' forward passes and figures, not their training.
 test-book: install
-	$(PY) -m mvgtutor.book config --execute off --out _build/configs/check.yml
-	$(VENV)/bin/jupyter-book build . --config _build/configs/check.yml --path-output _build/check -W --keep-going --all
+	$(PY) -m mvgtutor.book config --execute cache --cache $(EXEC_CACHE) --out _build/configs/check.yml
+	MVGTUTOR_PROFILE=test $(VENV)/bin/jupyter-book build . --config _build/configs/check.yml \
+		--path-output _build/check -W --keep-going --all
+
+# The instructor edition (solutions shown) from the same execution cache: no notebook executes again.
+test-instructor: install
+	$(PY) -m mvgtutor.book config --execute cache --cache $(EXEC_CACHE) --solutions show \
+		--out _build/configs/instructor-check.yml
+	MVGTUTOR_PROFILE=test $(VENV)/bin/jupyter-book build . --config _build/configs/instructor-check.yml \
+		--path-output _build/instructor -W --keep-going --all
+
+# Every page of both builds in headless Chromium, offline; screenshots in _build/screenshots/ (tests/test_browser.py).
+test-browser: install
+	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest tests/test_browser.py -q -rs
 
 clean:
 	rm -rf _build .pytest_cache

@@ -10,6 +10,7 @@ instructor edition (solutions shown open) are written from it, never copied by h
     python -m mvgtutor.book first-cell                        # set every chapter's first code cell to FIRST_CELL
     python -m mvgtutor.book config --execute off --out F.yml  # _config.yml with execution switched off
     python -m mvgtutor.book config --solutions show --out F.yml
+    python -m mvgtutor.book config --cache _build/.jupyter_cache --out F.yml  # an execution cache shared by builds
 
 Solutions in the HTML: ``hide`` (the student edition, the default) folds each one in a dropdown under its exercise
 (sphinx-togglebutton collapses ``{solution}`` blocks with ``:class: dropdown``); ``show`` (the instructor edition)
@@ -188,9 +189,12 @@ def sync_first_cells(root: Path = ROOT) -> list[Path]:
     return changed
 
 
-def derived_config(execute: str = "cache", solutions: str = "hide", root: Path = ROOT) -> dict:
+def derived_config(execute: str = "cache", solutions: str = "hide", root: Path = ROOT,
+                   cache: Path | None = None) -> dict:
     """``_config.yml`` with the execution mode (``cache`` | ``off`` | ``force``) and the solutions' display
-    (``hide``: folded, the students' edition | ``show``: open, the instructors' | ``remove``: left out).
+    (``hide``: folded, the students' edition | ``show``: open, the instructors' | ``remove``: left out);
+    ``cache``: the folder of the execution cache (jupyter-cache), so that two builds (the check build and the
+    instructor edition) execute each notebook once between them (default: one per build output folder).
 
     The instructors' edition also points its Colab buttons at the chapters themselves (solutions included)
     rather than at the students' copies."""
@@ -200,6 +204,8 @@ def derived_config(execute: str = "cache", solutions: str = "hide", root: Path =
         raise ConfigError(f"solutions {solutions!r}: choose one of {', '.join(SOLUTION_MODES)}")
     config = yaml.safe_load((root / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = execute
+    if cache is not None:
+        config["execute"]["cache"] = str(Path(cache).resolve())
     sphinx = config["sphinx"]["config"]
     sphinx["hide_solutions"] = solutions == "remove"
     sphinx["togglebutton_selector"] = OPEN_SELECTOR if solutions == "show" else TOGGLE_SELECTOR
@@ -223,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = sub.add_parser("config", help="write a derived _config.yml")
     cfg.add_argument("--execute", choices=["cache", "off", "force"], default="cache")
     cfg.add_argument("--solutions", choices=SOLUTION_MODES, default="hide")
+    cfg.add_argument("--cache", type=Path, default=None, help="the execution cache's folder (shared by builds)")
     cfg.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "chapters":
@@ -235,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in write_chapters_with_solutions(args.out)))
     else:
         with atomic_write(args.out, "w") as handle:
-            yaml.safe_dump(derived_config(args.execute, args.solutions), handle, sort_keys=False)
+            yaml.safe_dump(derived_config(args.execute, args.solutions, cache=args.cache), handle, sort_keys=False)
     return 0
 
 
