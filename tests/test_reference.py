@@ -12,7 +12,7 @@ from mvgtutor.cli import main
 from mvgtutor.errors import ConfigError, DataError
 from mvgtutor.train.checkpoint import load_safetensors_state, save_fp16_safetensors
 from mvgtutor.train.reference import (CARD_FILE, check_dice, export_reference, load_reference, read_card,
-                                      references_root)
+                                      references_root, reproduce_card)
 from mvgtutor.train.runs import load_run
 from train_helpers import write_tiny_dataset
 
@@ -61,6 +61,16 @@ def test_export_then_evaluate_the_reference_like_any_run(finished_run, tmp_path,
     evaluated = [d["dice"] for d in scores["classes"]]
     for ours, theirs in zip(card["held_out"]["model_2"]["dice"], evaluated):
         assert (ours is None and (theirs is None or math.isnan(theirs))) or ours == pytest.approx(theirs, abs=1e-3)
+
+
+def test_reproduce_card_measures_the_same_dice_and_refuses_other_data(finished_run, tmp_path):
+    run, data = finished_run
+    export_reference(run, tmp_path / "ref", data, check=False)
+    rows = reproduce_card(tmp_path / "ref", data)
+    assert len(rows) == 16 and all(r["difference"] in (None, 0.0) for r in rows)
+    other = write_tiny_dataset(tmp_path / "other", seed=1)
+    with pytest.raises(DataError, match="fingerprints differ"):
+        reproduce_card(tmp_path / "ref", other)
 
 
 def test_export_refuses_unfinished_runs_and_full_folders(finished_run, tmp_path, capsys):

@@ -203,3 +203,28 @@ def load_reference(name: str = "cpu", device: torch.device | str = "cpu") -> Run
     """The committed reference run ``name`` (e.g. ``"cpu"``), its model in eval mode on ``device``; the card is
     ``read_card(run.directory)``."""
     return load_run(reference_dir(name), device)
+
+
+def reproduce_card(reference: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                   device="cpu") -> list[dict]:
+    """Measure a reference's held-out Dice again and compare it with its card, class by class.
+
+    ``reference``: a folder or a committed name. ``data_dir``: the dataset it trained on (default: the folder
+    under ``data_root()`` with the card's fingerprint; regenerate it with ``python -m mvgtutor simulate
+    --default`` in the card's profile). Returns one row per held-out tomogram and class: ``tomogram``, ``label``,
+    ``card``, ``measured``, ``difference`` (None where the class is absent).
+    """
+    folder = Path(reference) if Path(reference).is_dir() else reference_dir(str(reference))
+    card, run = read_card(folder), load_run(folder, device)
+    data_dir = Path(data_dir) if data_dir is not None else find_dataset(card["data"]["fingerprint"])
+    if dataset_fingerprint(data_dir) != card["data"]["fingerprint"]:
+        raise DataError(f"{data_dir} is not the dataset of {folder.name} (fingerprints differ): regenerate the "
+                        f"card's dataset or pass the right one")
+    measured = held_out_dice(run.model, data_dir, run.data_config, run.model_config.input_size, device=device,
+                             tomograms=list(card["held_out"]))
+    rows = []
+    for tomogram, scores in card["held_out"].items():
+        for label, (expected, got) in enumerate(zip(scores["dice"], measured[tomogram])):
+            difference = None if expected is None or got is None else round(got - expected, 4)
+            rows.append(dict(tomogram=tomogram, label=label, card=expected, measured=got, difference=difference))
+    return rows
