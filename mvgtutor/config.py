@@ -114,6 +114,10 @@ class TrainConfig:
     lr: float = 1e-3
     lr_step_epochs: int = 100  # lr x lr_gamma every lr_step_epochs
     lr_gamma: float = 0.1
+    lr_schedule: str = "step"  # "step": x lr_gamma every lr_step_epochs (the paper) | "warmup_cosine" (ours, short runs)
+    warmup_fraction: float = 0.05  # "warmup_cosine": linear warm-up over this share of all steps, then cosine to 0
+    patch_sampling: str = "grid"  # "grid": the paper's fixed non-overlapping patches | "foreground" (ours, nnU-Net)
+    foreground_fraction: float = 1 / 3  # "foreground": share of random crops forced onto a foreground voxel
     weight_decay: float = 0.0
     lambda_views: float = 1.0  # lambda1 of Sec. 5.3.3: scales every CE term of eq. 9 (fused and per view)
     lambda_recon: float = 1.0  # lambda2 of Sec. 5.3.3: scales the VSL reconstruction term of eq. 9

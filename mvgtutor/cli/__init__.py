@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "bench": "measure training and inference speed, memory and FLOPs",
     "pick": "particle centres from a predicted label volume (connected components per class)",
     "score-picks": "score particle picks against the truth (paper P/R/F1, SHREC 2021, CZII F-beta)",
+    "export-reference": "turn a finished run into a reference folder (fp16 safetensors weights and a run card)",
 }
 
 

@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="global batch size over all processes (default: the "
                         "profile's)")
     parser.add_argument("--lr", type=float, help="Adam's initial learning rate (default 1e-3)")
+    parser.add_argument("--lr-schedule", choices=("step", "warmup_cosine"), help="step: x0.1 every lr_step_epochs "
+                        "(the paper); warmup_cosine: linear warm-up then cosine to 0 (ours; default: the profile's)")
+    parser.add_argument("--patch-sampling", choices=("grid", "foreground"), help="grid: the paper's fixed "
+                        "non-overlapping patches; foreground: random crops, a third forced onto foreground (ours, "
+                        "nnU-Net; default: the profile's)")
     parser.add_argument("--no-vsl", action="store_true", help="train without view-masked self-supervised "
                         "learning (drops the reconstruction term of eq. 9)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="number format (default "
@@ -64,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         model_config = dataclasses.replace(model_config, vsl=False)
     overrides = {name: value for name, value in dict(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, precision=args.precision,
-        seed=args.seed, compile=args.compile or None).items() if value is not None}
+        seed=args.seed, compile=args.compile or None, lr_schedule=args.lr_schedule,
+        patch_sampling=args.patch_sampling).items() if value is not None}
     train_config = dataclasses.replace(profile.train, **overrides)
     device = args.device
     if device is None and group.distributed:

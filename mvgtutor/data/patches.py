@@ -15,6 +15,7 @@ H=y, W=x.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -262,3 +263,108 @@ def load_patch_datasets(dataset_dir: str | os.PathLike, data_config: DataConfig,
     test = PatchDataset.from_tomograms(read(test_folders), data_config.patch_size, drop_empty=False,
                                        device=device)
     return train, test
+
+
+# ------------------------------------------------------------------------------ random, foreground-biased crops
+PATCH_SAMPLINGS = ("grid", "foreground")  # TrainConfig.patch_sampling: the paper's fixed grid | random crops
+LOCATIONS_PER_CLASS = 10_000  # foreground voxels remembered per class and tomogram (nnU-Net keeps 10k too)
+
+
+class RandomCrops:
+    """Random ``p^3`` crops of whole training tomograms, a share of them forced onto foreground (nnU-Net).
+
+    Each crop comes from a random tomogram. With probability ``foreground_fraction`` it is forced to hold a
+    foreground voxel: a class is drawn uniformly from the classes present, then one of its voxels (from up to
+    ``LOCATIONS_PER_CLASS`` remembered per class and tomogram), which lands at a uniformly random place inside
+    the crop; otherwise the crop's corner is uniform over the tomogram. Rare classes (fiducials, the small
+    proteins) are therefore seen far more often than in the fixed grid, whose patches are mostly background.
+    ``volumes (T, Z, Y, X)`` float32 (normalised per tomogram), ``labels (T, Z, Y, X)`` uint8.
+    ``len()`` is the number of grid patches, so an epoch shows as many samples as the paper's grid would.
+    """
+
+    def __init__(self, volumes: torch.Tensor, labels: torch.Tensor, patch_size: int,
+                 foreground_fraction: float = 1 / 3, seed: int = 0):
+        if volumes.ndim != 4 or labels.shape != volumes.shape:
+            raise DataError(f"RandomCrops needs volumes and labels of one shape (T, Z, Y, X); got "
+                            f"{tuple(volumes.shape)} and {tuple(labels.shape)}")
+        if not 0.0 <= foreground_fraction <= 1.0:
+            raise ConfigError(f"foreground_fraction {foreground_fraction} must lie in [0, 1] (nnU-Net: 1/3)")
+        self.volumes, self.labels, self.patch_size = volumes, labels, int(patch_size)
+        self.foreground_fraction = float(foreground_fraction)
+        self.grid_length = len(volumes) * math.prod(patch_grid(volumes.shape[1:], self.patch_size))
+        self.locations = self._remember_locations(torch.Generator().manual_seed(seed))
+
+    def _remember_locations(self, generator: torch.Generator) -> dict[int, torch.Tensor]:
+        """Per foreground class: ``(n, 4)`` int64 rows ``(tomogram, z, y, x)``, at most ``LOCATIONS_PER_CLASS``
+        per tomogram, drawn at random."""
+        found: dict[int, list[torch.Tensor]] = {}
+        shape = self.labels.shape[1:]
+        for number, label in enumerate(self.labels):
+            flat = label.reshape(-1)
+            where = torch.nonzero(flat > 0).flatten()  # (m,) flat indices of foreground voxels
+            values = flat[where].long()
+            for cls in values.unique().tolist():
+                chosen = where[values == cls]
+                if len(chosen) > LOCATIONS_PER_CLASS:
+                    chosen = chosen[torch.randperm(len(chosen), generator=generator)[:LOCATIONS_PER_CLASS]]
+                z, rest = chosen // (shape[1] * shape[2]), chosen % (shape[1] * shape[2])
+                rows = torch.stack([torch.full_like(z, number), z, rest // shape[2], rest % shape[2]], dim=1)
+                found.setdefault(cls, []).append(rows)
+        return {cls: torch.cat(rows) for cls, rows in sorted(found.items())}
+
+    @classmethod
+    def from_tomograms(cls, tomograms: Iterable[ShrecTomogram], patch_size: int, foreground_fraction: float = 1 / 3,
+                       seed: int = 0) -> RandomCrops:
+        """Normalise each tomogram (as ``PatchDataset`` does) and keep it whole, with its class mask."""
+        volumes, labels = [], []
+        for tomogram in tomograms:
+            volumes.append(normalize_tomogram(tomogram.reconstruction))
+            labels.append(torch.from_numpy(np.asarray(tomogram.class_mask, np.uint8)))
+        if not volumes:
+            raise DataError("no tomograms given to crop from")
+        if len({tuple(v.shape) for v in volumes}) != 1:
+            raise DataError("foreground crops need tomograms of one size; use patch_sampling='grid' for mixed sizes")
+        return cls(torch.stack(volumes), torch.stack(labels), patch_size, foreground_fraction, seed)
+
+    def __len__(self) -> int:
+        return self.grid_length
+
+    def corners(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``(count, 4)`` int64 rows ``(tomogram, z0, y0, x0)``: the first corner of each crop."""
+        p, shape = self.patch_size, torch.tensor(self.volumes.shape[1:])
+        high = shape - p  # (3,) the largest corner along z, y, x
+        tomogram = torch.randint(len(self.volumes), (count,), generator=generator)
+        corner = (torch.rand(count, 3, generator=generator) * (high + 1)).long()  # uniform corners
+        forced = torch.rand(count, generator=generator) < self.foreground_fraction
+        classes = list(self.locations)
+        for i in torch.nonzero(forced).flatten().tolist() if classes else []:
+            rows = self.locations[classes[int(torch.randint(len(classes), (1,), generator=generator))]]
+            t, *voxel = rows[int(torch.randint(len(rows), (1,), generator=generator))].tolist()
+            inside = torch.randint(p, (3,), generator=generator)  # where the voxel sits inside the crop
+            tomogram[i] = t
+            corner[i] = (torch.tensor(voxel) - inside).clamp(min=torch.zeros(3, dtype=torch.long), max=high)
+        return torch.cat([tomogram[:, None], corner], dim=1)
+
+    def crops(self, corners: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The crops at ``corners (B, 4)``: ``images (B, 1, p, p, p)`` float32 and ``labels (B, p, p, p)`` uint8."""
+        p = self.patch_size
+        cut = [(self.volumes[t, z:z + p, y:y + p, x:x + p], self.labels[t, z:z + p, y:y + p, x:x + p])
+               for t, z, y, x in corners.tolist()]
+        return torch.stack([c[0] for c in cut])[:, None], torch.stack([c[1] for c in cut])
+
+    def sample(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` random crops: ``images (count, 1, p, p, p)`` float32, ``labels (count, p, p, p)`` uint8."""
+        return self.crops(self.corners(count, generator))
+
+    def __repr__(self) -> str:
+        return (f"RandomCrops({self.patch_size}^3 crops of {len(self.volumes)} tomograms, "
+                f"{self.foreground_fraction:.2f} forced onto foreground, {len(self.locations)} classes present)")
+
+
+def load_training_crops(dataset_dir: str | os.PathLike, data_config: DataConfig, foreground_fraction: float,
+                        seed: int = 0) -> RandomCrops:
+    """The training tomograms of ``dataset_dir`` (all but the last ``n_test``) as ``RandomCrops``."""
+    folders, _ = split_by_tomogram(list_tomograms(Path(dataset_dir)), data_config.n_test)
+    tomograms = (read_shrec_tomogram(f, expected_voxel_size_nm=data_config.voxel_size_nm, with_extras=False)
+                 for f in folders)
+    return RandomCrops.from_tomograms(tomograms, data_config.patch_size, foreground_fraction, seed)

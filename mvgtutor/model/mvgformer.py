@@ -177,8 +177,10 @@ class MVGFormer(nn.Module):
             assignment_list = [self.view_assignment(graph.assignment, v) for v in self.views]  # V x (B, L)
             if masked is not None and self.vsl.reading == "cross_view":
                 blind = self.masked_view_graph(x, masked, graph_generator)
-                node_list[masked.view] = blind.nodes
-                assignment_list[masked.view] = self.view_assignment(blind.assignment, self.views[masked.view])
+                chosen = masked.is_view(num_views)  # (V,) selected by tensors: one compiled graph for every view
+                node_list = [torch.where(chosen[i], blind.nodes, nodes) for i, nodes in enumerate(node_list)]
+                assignment_list = [torch.where(chosen[i], self.view_assignment(blind.assignment, view), assigned)
+                                   for i, (view, assigned) in enumerate(zip(self.views, assignment_list))]
         angles = self.positions.rotary_angles()  # (V, L, d/2) or None
         if self.config.encoder_sequence == "joint":
             hidden, maps = self._encode_joint(tokens, node_list, assignment_list, angles, return_attention)

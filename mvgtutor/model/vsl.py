@@ -44,10 +44,20 @@ VSL_READINGS: tuple[str, ...] = ("cross_view", "realigned")
 
 @dataclass
 class MaskedView:
-    """Which view is masked (``view``, an index into ``config.views``) and where: ``mask (B, L)``, True = masked."""
+    """Which view is masked (``view``, an index into ``config.views``) and where: ``mask (B, L)``, True = masked.
 
-    view: int
+    ``view`` is a 0-d int64 tensor on the batch's device (it indexes lists like an int). The model only selects
+    with it through tensor operations, never as a Python number, so ``torch.compile`` traces one graph for every
+    masked view instead of recompiling for each (a Python int is a constant baked into the graph).
+    """
+
+    view: torch.Tensor | int
     mask: torch.Tensor
+
+    def is_view(self, count: int) -> torch.Tensor:
+        """``(count,)`` bool, True at the masked view's index."""
+        index = torch.as_tensor(self.view, device=self.mask.device)
+        return torch.arange(count, device=self.mask.device) == index
 
 
 def realign_tokens(tokens: torch.Tensor, source: str, target: str, grid: int) -> torch.Tensor:
@@ -109,31 +119,45 @@ class ViewMaskedSSL(nn.Module):
                     generator: torch.Generator | None = None) -> MaskedView:
         """A random view and, per sample, exactly ``round(eta * L)`` random masked tokens."""
         length = self.grid**3
-        view = int(torch.randint(len(self.views), (1,), generator=generator, device=device))
+        view = torch.randint(len(self.views), (1,), generator=generator, device=device)[0]  # 0-d: graph-stable
         scores = torch.rand(batch, length, generator=generator, device=device)  # (B, L)
         ranks = scores.argsort(dim=1).argsort(dim=1)  # rank of each token's score
         return MaskedView(view=view, mask=ranks < round(self.mask_ratio * length))
 
     def mask_tokens(self, tokens: torch.Tensor, masked: MaskedView) -> torch.Tensor:
         """Replace the masked tokens of the masked view by the mask token: ``(V, B, L, C) -> (V, B, L, C)``."""
-        hidden = torch.where(masked.mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens[masked.view])
-        return torch.cat([tokens[:masked.view], hidden.unsqueeze(0), tokens[masked.view + 1:]])
+        chosen = masked.is_view(tokens.shape[0])[:, None, None, None] & masked.mask[None, :, :, None]  # (V, B, L, 1)
+        return torch.where(chosen, self.mask_token.to(tokens.dtype), tokens)
 
     def voxel_mask(self, masked: MaskedView) -> torch.Tensor:
         """The hidden voxels in the canonical grid: ``(B, 1, S, S, S)`` bool, True under a masked token."""
         per_token = masked.mask.float().unsqueeze(-1).expand(-1, -1, self.patch**3)  # (B, L, p^3)
-        return from_view(unpatchify(per_token, self.patch, self.grid), self.views[masked.view]) > 0.5
+        grid = unpatchify(per_token, self.patch, self.grid)  # (B, 1, S, S, S) in the masked view's axis order
+        return self.select_view(torch.stack([from_view(grid, view) for view in self.views]), masked) > 0.5
+
+    @staticmethod
+    def select_view(stacked: torch.Tensor, masked: MaskedView) -> torch.Tensor:
+        """The masked view's entry of ``stacked (V, ...)``: ``(...)``, selected by a tensor index (graph-stable)."""
+        index = torch.as_tensor(masked.view, device=stacked.device).reshape(1)
+        return stacked.index_select(0, index)[0]
+
+    def other_views(self, masked: MaskedView) -> torch.Tensor:
+        """The indices ``(V - 1,)`` of the views that are not masked, in cyclic order after the masked one."""
+        count = len(self.views)
+        index = torch.as_tensor(masked.view, device=masked.mask.device)
+        return (index + 1 + torch.arange(count - 1, device=masked.mask.device)) % count
 
     def reconstruct(self, last_hidden: torch.Tensor, masked: MaskedView) -> torch.Tensor:
         """Predict the masked view's voxels: ``last_hidden (V, B, L, C) -> (B, L, in_channels * p^3)``, in the
         masked view's token order."""
         if self.reading == "realigned":
             return self._reconstruct_realigned(last_hidden, masked)
-        x = self.embed(last_hidden[masked.view])  # (B, L, dim) the masked view's encoded tokens
+        x = self.embed(self.select_view(last_hidden, masked))  # (B, L, dim) the masked view's encoded tokens
         x = torch.where(masked.mask.unsqueeze(-1), self.decoder_mask_token.to(x.dtype), x)
-        x = x + self.position[masked.view]
-        memory = torch.cat([self.embed(last_hidden[i]) + self.position[i]  # (B, (V-1) L, dim), own order
-                            for i in range(len(self.views)) if i != masked.view], dim=1)
+        x = x + self.select_view(self.position, masked)
+        others = self.other_views(masked)  # (V-1,)
+        memory = self.embed(last_hidden.index_select(0, others)) + self.position.index_select(0, others)[:, None]
+        memory = memory.transpose(0, 1).flatten(1, 2)  # (B, (V-1) L, dim): each other view in its own order
         for block in self.blocks:
             x = block(x, memory)
         return self.head(self.norm(x))
@@ -150,7 +174,8 @@ class ViewMaskedSSL(nn.Module):
     def loss(self, last_hidden: torch.Tensor, x: torch.Tensor, masked: MaskedView) -> torch.Tensor:
         """MSE over the masked tokens' voxels: ``last_hidden (V, B, L, C)``, ``x (B, 1, S, S, S)`` -> scalar."""
         prediction = self.reconstruct(last_hidden, masked)  # (B, L, p^3)
-        target = patchify(to_view(x, self.views[masked.view]), self.patch)  # (B, L, p^3), same token order
+        target = patchify(self.select_view(torch.stack([to_view(x, view) for view in self.views]), masked),
+                          self.patch)  # (B, L, p^3), the masked view's token order
         per_token = (prediction - target.to(prediction.dtype)).square().mean(-1)  # (B, L)
         weight = masked.mask.to(per_token.dtype)
         return (per_token * weight).sum() / weight.sum()

@@ -49,3 +49,32 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as error:  # a truncated or foreign file
         raise DataError(f"checkpoint {path} cannot be read ({type(error).__name__}): delete it and "
                         f"re-run training") from None
+
+
+def save_fp16_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
+    """Write a model's ``state`` dict to ``path`` in safetensors (no pickle), floating tensors as float16,
+    integer buffers unchanged; atomically. Returns the path."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {name: (t.detach().to(torch.float16) if t.is_floating_point() else t.detach()).cpu().contiguous()
+               .clone() for name, t in state.items()}  # clones: safetensors refuses tensors that share memory
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "written_by": "mvgtutor"})
+    return path
+
+
+def load_safetensors_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict written by ``save_fp16_safetensors``, floating tensors back as float32."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"weights {path} do not exist: pass a reference folder written by `python -m mvgtutor "
+                        f"export-reference`")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise DataError(f"weights {path} cannot be read ({type(error).__name__}): export the reference again") from None
+    return {name: t.float() if t.is_floating_point() else t for name, t in state.items()}

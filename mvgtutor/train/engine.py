@@ -12,6 +12,7 @@ same weights as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mvgtutor.config import TrainConfig
-from mvgtutor.errors import ConfigError, DataError
+from mvgtutor.errors import ConfigError, DataError, check_choice
 from mvgtutor.paths import atomic_write
 from mvgtutor.train import distributed
 from mvgtutor.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -96,6 +97,32 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) 
                             fused=device.type == "cuda")
 
 
+LR_SCHEDULES = ("step", "warmup_cosine")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+                   ) -> tuple[torch.optim.lr_scheduler.LRScheduler, bool]:
+    """The learning-rate schedule and whether it steps per batch (True) or per epoch (False).
+
+    ``"step"`` (Sec. 5.1.2): lr x ``lr_gamma`` every ``lr_step_epochs`` epochs. ``"warmup_cosine"`` (ours, for runs
+    of a few thousand steps): linear warm-up from lr/100 over ``warmup_fraction`` of all steps, then a half cosine
+    to 0 at the last step, so a short run ends annealed rather than at its peak learning rate.
+    """
+    check_choice("lr_schedule", config.lr_schedule, LR_SCHEDULES)
+    if config.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs,
+                                               gamma=config.lr_gamma), False
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = max(1, round(config.warmup_fraction * total))
+
+    def factor(step: int) -> float:  # lr multiplier before batch `step` (0-based)
+        if step < warmup:
+            return 0.01 + 0.99 * step / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True
+
+
 def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                   images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, precision: str,
                   device: torch.device, loss_fn: LossFn = default_loss) -> tuple[torch.Tensor, dict]:
@@ -121,7 +148,9 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
                 on_step: StepCallback | None = None, validation_set=None) -> list[dict]:
     """Train ``model`` on ``train_set`` for ``config.epochs`` epochs; returns the per-epoch history.
 
-    ``train_set``: anything ``as_patch_tensors`` accepts (images ``(N, 1, D, H, W)``, labels ``(N, D, H, W)``).
+    ``train_set``: anything ``as_patch_tensors`` accepts (images ``(N, 1, D, H, W)``, labels ``(N, D, H, W)``),
+    or a sampler with ``sample(count, generator)`` and ``labels`` (``mvgtutor.data.patches.RandomCrops``), which
+    serves fresh random crops every step (an epoch is then ``len(train_set)`` samples).
     With ``run_dir``, a checkpoint is written every ``config.checkpoint_every_epochs`` epochs and at the end,
     together with ``model.pt`` and ``history.json``; if ``run_dir`` already holds a checkpoint, training resumes
     from it (a finished run returns at once). Under ``torchrun`` each process trains on its share of every global
@@ -136,7 +165,8 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
     device = torch.device(device) if device is not None else (
         torch.device("cuda", group.local_rank) if torch.cuda.is_available() else torch.device("cpu"))
     precision = resolve_precision(config.precision, device)
-    data = as_patch_tensors(train_set).to(device)
+    sampler = train_set if hasattr(train_set, "sample") else None
+    data = sampler if sampler is not None else as_patch_tensors(train_set).to(device)
     held_out = as_patch_tensors(validation_set).to(device) if validation_set is not None else None
     local_batch = distributed.local_batch_size(config.batch_size, group)
     steps_per_epoch = len(data) // config.batch_size
@@ -146,7 +176,7 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
 
     apply_memory_format(model.to(device), resolve_memory_format(config.memory_format, device))
     optimizer = make_optimizer(model, config, device)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma)
+    scheduler, per_step = make_scheduler(optimizer, config, steps_per_epoch)
     scaler = grad_scaler(precision, device)
     history: list[dict] = []
     start_epoch = 0
@@ -174,12 +204,21 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
                    disable=not (progress and group.is_main))
         for step in bar:
             batch = order[step * config.batch_size:(step + 1) * config.batch_size]  # (B,) global batch
-            local = distributed.shard(batch, group).to(device)  # (B / world_size,)
-            images, labels = data.images[local], data.labels[local].long()  # (b, 1, D, H, W), (b, D, H, W)
+            local = distributed.shard(batch, group)  # (B / world_size,)
+            if sampler is not None:  # fresh crops: the global batch's corners, this process's share of them
+                corners = sampler.corners(config.batch_size, generator)  # (B, 4) the same on every process
+                corners = corners[distributed.shard(torch.arange(config.batch_size), group)]  # (b, 4)
+                images, labels = (t.to(device) for t in sampler.crops(corners))
+                labels = labels.long()
+            else:
+                local = local.to(device)
+                images, labels = data.images[local], data.labels[local].long()  # (b, 1, D, H, W), (b, D, H, W)
             if augment is not None:
                 images, labels = augment(images, labels, generator)
             loss, parts = training_step(compiled, optimizer, scaler, images, labels, config, precision, device,
                                         loss_fn)
+            if per_step:
+                scheduler.step()
             for name, value in {"loss": loss.detach(), **parts}.items():
                 part_sums[name] = part_sums.get(name, 0) + value.float()
             if on_step is not None:
@@ -197,7 +236,8 @@ def train_model(model: nn.Module, train_set, config: TrainConfig, *, run_dir: st
         if held_out is not None and group.is_main:
             history[-1]["val_dice"] = held_out_dice(model, held_out.images, held_out.labels.long(),
                                                     precision=precision)
-        scheduler.step()
+        if not per_step:
+            scheduler.step()
         if progress and group.is_main:
             entry = history[-1]
             particles = [d for d in entry.get("val_dice", [None])[1:] if d is not None]

@@ -23,13 +23,15 @@ import torch
 from torch import nn
 
 from mvgtutor.config import DataConfig, ModelConfig, Profile, TrainConfig, get_profile
-from mvgtutor.errors import ConfigError, DataError
+from mvgtutor.errors import ConfigError, DataError, check_choice
 from mvgtutor.data.integrity import FILES_KEY, verify_dataset
 from mvgtutor.paths import atomic_write, exclusive_lock, remove_stale_temporaries, runs_root
-from mvgtutor.train.engine import CHECKPOINT_FILE, HISTORY_FILE, WEIGHTS_FILE, train_model
+from mvgtutor.train.engine import CHECKPOINT_FILE, HISTORY_FILE, LR_SCHEDULES, WEIGHTS_FILE, train_model
 from mvgtutor.train.models import build_model
 
 RUN_FILE = "run.json"
+SAFETENSORS_FILE = "model.safetensors"  # a reference run's fp16 weights (mvgtutor.train.reference), in place of model.pt
+MACHINE_FILE = "machine.json"  # where the run trained (mvgtutor.train.reference.machine_description)
 MANIFEST_FILE = "dataset.json"  # written last by the simulator: it describes the whole dataset
 
 
@@ -107,6 +109,14 @@ def check_train_config(config: TrainConfig) -> None:
         raise ConfigError(f"learning rate {config.lr}: must be a finite number > 0 (--lr, e.g. 1e-3)")
     if config.seed < 0:
         raise ConfigError(f"seed {config.seed}: use a whole number >= 0 (--seed)")
+    from mvgtutor.data.patches import PATCH_SAMPLINGS
+
+    check_choice("lr_schedule", config.lr_schedule, LR_SCHEDULES)
+    check_choice("patch_sampling", config.patch_sampling, PATCH_SAMPLINGS)
+    if not 0.0 <= config.foreground_fraction <= 1.0:
+        raise ConfigError(f"foreground_fraction {config.foreground_fraction}: must lie in [0, 1] (nnU-Net: 1/3)")
+    if not 0.0 <= config.warmup_fraction < 1.0:
+        raise ConfigError(f"warmup_fraction {config.warmup_fraction}: must lie in [0, 1) (e.g. 0.05)")
 
 
 def _read_json(path: Path, what: str):
@@ -137,11 +147,12 @@ def _has_started(run_dir: Path) -> bool:
 
 
 def _load_weights(model: nn.Module, path: Path, from_checkpoint: bool) -> None:
-    """Load the state dict at ``path`` (a checkpoint's ``"model"`` entry when ``from_checkpoint``) into
-    ``model``; weights of another architecture or size are a one-line ``DataError``."""
-    from mvgtutor.train.checkpoint import load_checkpoint
+    """Load the state dict at ``path`` (a checkpoint's ``"model"`` entry when ``from_checkpoint``; safetensors
+    for a ``.safetensors`` file) into ``model``; weights of another architecture or size are a one-line
+    ``DataError``."""
+    from mvgtutor.train.checkpoint import load_checkpoint, load_safetensors_state
 
-    state = load_checkpoint(path)
+    state = load_safetensors_state(path) if path.suffix == ".safetensors" else load_checkpoint(path)
     if from_checkpoint:
         state = state.get("model") if isinstance(state, dict) else None
     try:
@@ -153,7 +164,8 @@ def _load_weights(model: nn.Module, path: Path, from_checkpoint: bool) -> None:
 
 
 def load_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
-    """The run in ``run_dir`` with its model rebuilt and loaded (final weights, else the latest checkpoint)."""
+    """The run in ``run_dir`` with its model rebuilt and loaded (final weights: ``model.pt``, or a reference's
+    ``model.safetensors``; else the latest checkpoint)."""
     run_dir = Path(run_dir)
     description = _read_description(run_dir)
     try:
@@ -168,6 +180,8 @@ def load_run(run_dir: str | os.PathLike, device: torch.device | str = "cpu") -> 
                         f"written by this version of mvgtutor") from None
     if (run_dir / WEIGHTS_FILE).is_file():
         _load_weights(model, run_dir / WEIGHTS_FILE, from_checkpoint=False)
+    elif (run_dir / SAFETENSORS_FILE).is_file():  # a reference run: fp16 weights, no checkpoint
+        _load_weights(model, run_dir / SAFETENSORS_FILE, from_checkpoint=False)
     else:
         _load_weights(model, run_dir / CHECKPOINT_FILE, from_checkpoint=True)
     history = _read_json(run_dir / HISTORY_FILE, "the history") if (run_dir / HISTORY_FILE).is_file() else []
@@ -185,7 +199,7 @@ def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_
 
     A folder that already holds a run with other settings raises ``ConfigError`` rather than mixing them.
     """
-    from mvgtutor.data.patches import augment_patches, load_patch_datasets
+    from mvgtutor.data.patches import augment_patches, load_patch_datasets, load_training_crops
     from mvgtutor.train.distributed import barrier, current_group
 
     group = current_group()
@@ -214,7 +228,16 @@ def train_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, *, model_
         model = build_model(model_name, model_config)
         if (run_dir / CHECKPOINT_FILE).is_file():  # resuming: the checkpoint must belong to this model
             _load_weights(model, run_dir / CHECKPOINT_FILE, from_checkpoint=True)
+        if group.is_main:
+            from mvgtutor.train.reference import machine_description
+
+            with atomic_write(run_dir / MACHINE_FILE, "w") as handle:
+                json.dump(dict(machine_description(), device=str(device or "auto"),
+                               world_size=group.world_size), handle, indent=1)
         train_set, test_set = load_patch_datasets(data_dir, data_config)
+        if train_config.patch_sampling == "foreground":  # random crops instead of the grid's patches
+            train_set = load_training_crops(data_dir, data_config, train_config.foreground_fraction,
+                                            seed=train_config.seed)
         augment = augment_patches if train_config.augment else None
         train_model(model, train_set, train_config, run_dir=run_dir, device=device, augment=augment,
                     progress=progress, on_step=on_step,
