@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "bench": "measure training and inference speed, memory and FLOPs",
     "pick": "particle centres from a predicted label volume (connected components per class)",
     "score-picks": "score particle picks against the truth (paper P/R/F1, SHREC 2021, CZII F-beta)",
+    "ablate": "run one of the paper's ablations over seeds, --list them, or --report the results",
 }
 
 
