@@ -186,3 +186,16 @@ def test_seeds_needed():
     assert seeds_needed(-2.0, 1.0) == 4
     with pytest.raises(ConfigError):
         seeds_needed(0.0, 1.0)
+
+
+def test_expected_band_and_results():
+    from mvgtutor.ablations.grading import expected_band, expected_results
+
+    results = [_row("default", s, v) | dict(train_seconds=100.0 + s, samples_per_s=3.0, load_1min=4.0)
+               for s, v in enumerate((40.0, 44.0, 42.0))]
+    low, high = expected_band(results, "default")
+    assert (low, high) == pytest.approx((42.0 - 6.0, 42.0 + 6.0))  # std 2, widened 3x
+    assert expected_band(results, "k8") is None
+    assert expected_band(results, "default", widen=0.1) == pytest.approx((41.0, 43.0))  # at least +-1 point
+    rows = expected_results(results)
+    assert [r["experiment"] for r in rows] == ["default"] and rows[0]["train_s"] == 101
