@@ -133,7 +133,9 @@ def test_report_rows_plot_and_missing_experiments(tmp_path):
     assert rows["c128"]["status"] == "not run" and rows["swin_unetr_mvp"]["status"] == "not available"
     text = format_report(list(rows.values()))
     assert "not run" in text and "not available" in text and "k8" in text
-    plot_report(list(rows.values()), tmp_path / "plot.png")
+    import matplotlib.pyplot as plt
+
+    plt.close(plot_report(list(rows.values()), tmp_path / "plot.png"))
     assert (tmp_path / "plot.png").stat().st_size > 1000
 
 
@@ -199,3 +201,31 @@ def test_expected_band_and_results():
     assert expected_band(results, "default", widen=0.1) == pytest.approx((41.0, 43.0))  # at least +-1 point
     rows = expected_results(results)
     assert [r["experiment"] for r in rows] == ["default"] and rows[0]["train_s"] == 101
+
+
+def test_cli_run_passes_its_options_to_the_runner(tmp_path, monkeypatch, capsys):
+    import mvgtutor.ablations.runner as runner
+
+    seen = {}
+
+    def recording_run_ablation(name, **kwargs):
+        seen.update(kwargs, name=name)
+        return [_row(name, kwargs["first_seed"], 12.5) | dict(samples_seen=4, train_seconds=2.0, samples_per_s=2.0)]
+
+    monkeypatch.setattr(runner, "run_ablation", recording_run_ablation)
+    assert main(["ablate", "k8", "--profile", "test", "--seeds", "2", "--first-seed", "5", "--budget", "profile",
+                 "--results", str(tmp_path / "r.csv")]) == 0
+    assert seen == dict(name="k8", profile="test", seeds=2, first_seed=5, budget="profile",
+                        results=tmp_path / "r.csv", device=None, progress=False)
+    assert "k8 seed 5: mIoU 12.5%" in capsys.readouterr().out
+    assert main(["ablate", "k8", "--profile", "test", "--seeds", "0"]) == 1
+    assert main(["ablate", "--profile", "test"]) == 1
+    assert "name an experiment" in capsys.readouterr().err
+
+
+def test_plot_report_without_results_says_so(tmp_path):
+    import matplotlib.pyplot as plt
+
+    figure = plot_report(report_rows([], "cpu", "lab"), tmp_path / "empty.png")
+    assert "no results yet" in [t.get_text() for t in figure.axes[0].texts]
+    plt.close(figure)

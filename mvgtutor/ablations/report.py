@@ -142,7 +142,10 @@ def plot_report(rows: list[dict], path: str | os.PathLike | None = None, metric:
     ax.set_yticks(positions, names)
     ax.set_xlabel(f"{'mIoU' if metric == 'miou' else 'Dice'} (%) on held-out patches")
     ax.set_title(title or "Ablations")
-    ax.legend(loc="lower right", fontsize=7)
+    if shown:
+        ax.legend(loc="lower right", fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no results yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
