@@ -260,9 +260,11 @@ def ablation_profile(ablation: Ablation | str, profile: Profile | str | None = N
 
 
 def describe(ablation: Ablation) -> dict:
-    """One JSON-ready row for ``--list``: name, family, delta, the paper's source and numbers, availability."""
+    """One JSON-ready row for ``--list``: name, family, delta, the paper's source and numbers ("" where the paper
+    gives none in its text), availability."""
     return dict(name=ablation.name, family=ablation.family, delta=ablation.delta(), source=ablation.paper.source,
-                paper_miou=ablation.paper.miou, paper_dice=ablation.paper.dice,
+                paper_miou="" if ablation.paper.miou is None else ablation.paper.miou,
+                paper_dice="" if ablation.paper.dice is None else ablation.paper.dice,
                 available="yes" if ablation.available else f"no: needs {ablation.needs}")
 
 

@@ -42,7 +42,7 @@ def _list() -> int:
     print(f"{'name':<22} {'paper':>5}  {'source':<26} {'family':<36} delta")
     for ablation in ABLATIONS.values():
         row = describe(ablation)
-        paper = "" if row["paper_miou"] is None else f"{row['paper_miou']:.1f}"
+        paper = "" if row["paper_miou"] == "" else f"{row['paper_miou']:.1f}"
         extra = "" if ablation.available else f"   [not available: needs {ablation.needs}]"
         print(f"{row['name']:<22} {paper:>5}  {row['source']:<26} {row['family']:<36} {row['delta']}{extra}")
     return 0
