@@ -8,7 +8,7 @@ A *budget* says how long each run trains, on top of the profile's data and model
 
 Each run is ``mvgtutor.train.runs.trained_run`` (asking twice trains once), scored with
 ``mvgtutor.train.validation.patch_scores`` on whole held-out patches (no overlap-tile blending: ours, cheaper
-than the paper's whole-tomogram inference of Sec. 5.2), and appended to the results table with its provenance.
+than the paper's overlap-tile inference of Sec. 5.2.1), and appended to the results table with its provenance.
 """
 
 from __future__ import annotations
