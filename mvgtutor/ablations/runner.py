@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import os
 import platform
 import subprocess
@@ -56,8 +57,12 @@ def hardware() -> str:
     return text + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "")
 
 
+@functools.lru_cache(maxsize=1)
 def commit() -> str:
-    """The source checkout's commit (``+dirty`` with uncommitted changes), or ``unknown`` outside one."""
+    """The source checkout's commit (``+dirty`` with uncommitted changes), or ``unknown`` outside one.
+
+    Read once per process, on the first call (``run_seed`` calls it before training), so a run records the code
+    it was started with even when the checkout moves on while it trains."""
     root = project_root()
     if root is None:
         return "unknown"
@@ -101,6 +106,7 @@ def run_seed(ablation: Ablation | str, seed: int, profile: Profile | str | None 
         from mvgtutor.data.default import default_dataset
 
         data_dir = default_dataset(base)
+    source = commit()  # before training: the code this run starts with
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     started = time.perf_counter()
     run = trained_run(chosen, data_dir, model_name=ablation.model_name, model_config=chosen.model,
@@ -114,7 +120,7 @@ def run_seed(ablation: Ablation | str, seed: int, profile: Profile | str | None 
         miou=round(100 * scores.miou, 3), dice=round(100 * scores.mean_dice, 3), epochs=len(run.history),
         samples_seen=samples, train_seconds=round(train_seconds, 1),
         samples_per_s=round(samples / train_seconds, 2) if train_seconds else 0.0, wall_seconds=round(wall, 1),
-        load_1min=round(load, 2), run=run.directory.name, commit=commit(), hardware=hardware(),
+        load_1min=round(load, 2), run=run.directory.name, commit=source, hardware=hardware(),
         torch=torch.__version__, finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
 
