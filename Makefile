@@ -91,3 +91,29 @@ test-browser: install
 
 clean:
 	rm -rf _build .pytest_cache
+
+# The autograded ablation assignment (otter-grader, see book/instructor_guide.ipynb). otter-grader 7.0.0 pins
+# wrapt<2 and the course pins wrapt 2.5.2, so otter gets its own environment, .venv-otter, which sees the course's
+# .venv behind its own packages (a .pth line). `make assignment` writes the student version (solutions and hidden
+# tests stripped) to _build/assignment/student and the graded instructor version (solutions, all tests, the
+# autograder zip) to _build/assignment/autograder. The solution is not run at build time (--no-run-tests): its answers
+# come from runs the student makes (seed 3), which an instructor's checkout does not have.
+OTTER_VENV ?= .venv-otter
+OTTER_STAMP := $(OTTER_VENV)/.installed
+ASSIGNMENT ?= book/assignments/ablation_lab/ablation_lab.ipynb
+
+.PHONY: otter-env assignment
+
+otter-env: $(OTTER_STAMP)
+
+$(OTTER_STAMP): $(STAMP)
+	test -x $(OTTER_VENV)/bin/python || $(PYTHON) -m venv $(OTTER_VENV)
+	echo "import site; site.addsitedir('$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")')" \
+		> "$$($(OTTER_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/zz_mvgtutor_venv.pth"
+	$(OTTER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check otter-grader==7.0.0
+	touch $(OTTER_STAMP)
+
+assignment: otter-env
+	rm -rf _build/assignment
+	$(OTTER_VENV)/bin/otter assign --no-run-tests $(ASSIGNMENT) _build/assignment
+	@echo "Student version: _build/assignment/student   Instructor version: _build/assignment/autograder"

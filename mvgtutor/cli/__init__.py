@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "pick": "particle centres from a predicted label volume (connected components per class)",
     "score-picks": "score particle picks against the truth (paper P/R/F1, SHREC 2021, CZII F-beta)",
     "export-reference": "turn a finished run into a reference folder (fp16 safetensors weights and a run card)",
+    "ablate": "run one of the paper's ablations over seeds, --list them, or --report the results",
 }
 
 
