@@ -206,3 +206,105 @@ def comparison_table(scores, with_paper: bool = True) -> str:
             row += list(PAPER_TABLE_2.get(score.model, ("not in the paper", "", "")))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def live_profile(profile: Profile) -> Profile:
+    """The profile chapter 10 trains baselines with: in the ``test`` profile one epoch (two steps) and no per-epoch
+    validation, so that all six train and are scored within seconds each; in any other profile ``profile`` itself
+    (the run cache shares its runs with the CLI and ``data_scripts/bench_baselines.py``)."""
+    if profile.name != "test":
+        return profile
+    return dataclasses.replace(profile, train=dataclasses.replace(profile.train, epochs=1, validate=False))
+
+
+def cached_run(profile: Profile, data_dir: str | os.PathLike, model_name: str, *,
+               device: torch.device | str = "cpu"):
+    """The finished run of ``model_name`` with ``profile``'s settings from the run cache, or None (nothing is
+    trained: a reader who ran ``data_scripts/bench_baselines.py`` or chapter 7 has it)."""
+    from mvgtutor.paths import runs_root
+    from mvgtutor.train.runs import load_run, run_description, run_key
+
+    description = run_description(model_name, profile.model, profile.train, profile.data, data_dir)
+    run_dir = runs_root() / f"{model_name}-{run_key(description)}"
+    if not (run_dir / "model.pt").is_file():
+        return None
+    run = load_run(run_dir, device)
+    return run if run.finished else None
+
+
+def live_models(profile: Profile) -> tuple[str, ...]:
+    """The models chapter 10 trains itself: every one in the ``test`` profile (a few steps each); elsewhere
+    MVGFormer (chapter 7's run, from the run cache) and VoxResNet, the paper's strongest baseline and the
+    cheapest to train; the other rows come from the profile's committed results file."""
+    return ("mvgformer", *BASELINE_NAMES) if profile.name == "test" else ("mvgformer", "voxresnet")
+
+
+def baseline_scores(names, profile: Profile, data_dir: str | os.PathLike, *, live=None,
+                    device: torch.device | str | None = None) -> tuple[list[BaselineScore], dict[str, str]]:
+    """Scores of ``names`` for chapter 10, and where each came from.
+
+    A model in ``live`` (default ``live_models(profile)``) is trained now, or taken from the run cache, with
+    ``live_profile(profile)`` (MVGFormer with ``profile`` itself: chapter 7's run) and scored on the held-out
+    tomogram. Any other model's row is read from the profile's committed results file
+    (``mvgtutor.baselines.results``); a model in neither is left out. ``sources[name]`` says which, with the
+    file's commit, date and load average, or how to make the missing row.
+    """
+    from mvgtutor.baselines.results import read_results, results_path
+
+    live = live_models(profile) if live is None else tuple(live)
+    path = results_path(profile.name)
+    committed = {row.model: row for row in read_results(path)} if path.is_file() else {}
+    scores, sources = [], {}
+    for name in names:
+        if name in live:
+            trained_with = profile if name == "mvgformer" else live_profile(profile)
+            (score,), _ = compare_models([name], trained_with, data_dir, device=device)
+            scores.append(score)
+            sources[name] = f"trained now ({profile.name} profile)"
+        elif name in committed:
+            row = committed[name]
+            scores.append(row)
+            made = row.provenance
+            load = (made.get("load_average") or [float("nan")])[0]
+            sources[name] = (f"{path.name}: commit {str(made.get('commit'))[:12]}, {made.get('date')}, "
+                             f"{made.get('processor')} x{made.get('cpu_count')} at load {load:.1f}, "
+                             f"{made.get('wall_seconds', float('nan')) / 60:.0f} min")
+        else:
+            sources[name] = (f"left out: no row in {path.name}; make it with data_scripts/bench_baselines.py "
+                             f"--profile {profile.name} --models {name}")
+    return scores, sources
+
+
+def trained_models(names, profile: Profile, data_dir: str | os.PathLike, *,
+                   device: torch.device | str = "cpu") -> dict[str, nn.Module]:
+    """The models of ``names`` whose finished runs the run cache holds (those ``baseline_scores`` trained, and
+    any made by ``data_scripts/bench_baselines.py`` on this machine), by name, in eval mode on ``device``."""
+    models = {}
+    for name in names:
+        run = cached_run(profile if name == "mvgformer" else live_profile(profile), data_dir, name, device=device)
+        if run is not None:
+            models[name] = run.model
+    return models
+
+
+def predict_slice(model: nn.Module, volume, z: int, *, tile: int = 32,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """Labels ``(H, W)`` uint8 of plane ``z`` of ``volume (D, H, W)``, from overlap-tile inference on the
+    ``tile``-thick slab around it (cheap: one layer of tiles; near the slab's faces it can differ slightly from a
+    prediction of the whole volume, whose tiles also overlap along z)."""
+    from mvgtutor.evaluate import predict_volume
+
+    start = min(max(z - tile // 2, 0), volume.shape[0] - tile)
+    slab = predict_volume(model, volume[start:start + tile], tile=tile,
+                          device=device or next(model.parameters()).device)
+    return slab[z - start]
+
+
+def ranking(scores, key: str = "miou") -> list[str]:
+    """Model names of ``scores`` from best to worst by ``key`` (a float field of ``BaselineScore``)."""
+    return [s.model for s in sorted(scores, key=lambda s: -getattr(s, key))]
+
+
+def paper_ranking() -> list[str]:
+    """Our model names of ``PAPER_TABLE_2``'s rows from best to worst by the paper's mIoU."""
+    return sorted(PAPER_TABLE_2, key=lambda name: -float(PAPER_TABLE_2[name][1].split("±")[0]))

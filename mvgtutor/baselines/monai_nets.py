@@ -85,9 +85,10 @@ def swin_unetr(config: ModelConfig, window_size: int = SWIN_WINDOW) -> MonaiSegm
     4 groups divide every Swin UNETR width (a multiple of 12).
     Window (ours; MONAI's and the Swin UNETR paper's 7 is ``window_size=7``): the published model windows a 48^3
     map (96^3 input) in 7^3 windows, 15% of a side. At 32^3 the first map is 16^3: a 7^3 window is padded to
-    21^3 (2.3x the tokens) and covers 44% of a side; a 4^3 window tiles 16^3 exactly, covers 25%, and costs about
-    a third of the time per step on a CPU (measured at 12 channels, batch 2). Maps of 4^3 or less are attended
-    whole either way. Published width 48 (``feature_size``); depths 2-2-2-2 and heads 3-6-12-24 are MONAI's.
+    21^3 (2.3x the tokens) and covers 44% of a side; a 4^3 window tiles 16^3 exactly and covers 25%. At the cpu
+    profile's width it counts 1.48 forward GFLOPs per sample against 1.96, and a training step at batch 2 took
+    3.5 s against 13.5 s in one measurement on a shared 2-core CPU. Maps of 4^3 or less are attended whole either
+    way. Published width 48 (``feature_size``); depths 2-2-2-2 and heads 3-6-12-24 are MONAI's.
     """
     _check_size(config, 32, "Swin UNETR")
     net = _monai().SwinUNETR(in_channels=config.in_channels, out_channels=config.num_classes,
