@@ -201,3 +201,23 @@ def test_segmentation_panels_and_the_busiest_slice():
 def test_rankings_ours_and_the_papers():
     assert compare.paper_ranking() == ["mvgformer", "voxresnet", "unet3d", "mednext", "swin_unetr"]
     assert compare.ranking([_score("a", 0.1), _score("b", 0.3), _score("c", 0.2)]) == ["b", "c", "a"]
+
+
+def test_trained_models_fall_back_to_a_committed_reference_run(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setenv("MVGTUTOR_RUNS_DIR", str(tmp_path / "runs"))
+    data = write_tiny_dataset(tmp_path / "data")
+    reference = VoxResNet(1, 16, width=4).eval()
+    asked = []
+
+    def load_reference(name, device="cpu"):
+        asked.append(name)
+        if name != "voxresnet-test":
+            raise DataError(f"no reference run {name!r}")
+        return types.SimpleNamespace(model=reference)
+
+    monkeypatch.setitem(sys.modules, "mvgtutor.train.reference", types.SimpleNamespace(load_reference=load_reference))
+    models = compare.trained_models(["voxresnet", "unet3d"], make_profile("test"), data)
+    assert models == {"voxresnet": reference} and asked == ["voxresnet-test", "unet3d-test"]

@@ -275,15 +275,30 @@ def baseline_scores(names, profile: Profile, data_dir: str | os.PathLike, *, liv
     return scores, sources
 
 
+def reference_model(name: str, profile: Profile, *, device: torch.device | str = "cpu") -> nn.Module | None:
+    """The model of the committed reference run ``references/<name>-<profile>`` (issue 13's
+    ``mvgtutor.train.reference``), or None where there is none."""
+    try:
+        from mvgtutor.train.reference import load_reference
+    except ImportError:  # a checkout without issue 13's reference runs
+        return None
+    try:
+        return load_reference(f"{name}-{profile.name}", device).model
+    except DataError:
+        return None
+
+
 def trained_models(names, profile: Profile, data_dir: str | os.PathLike, *,
                    device: torch.device | str = "cpu") -> dict[str, nn.Module]:
-    """The models of ``names`` whose finished runs the run cache holds (those ``baseline_scores`` trained, and
-    any made by ``data_scripts/bench_baselines.py`` on this machine), by name, in eval mode on ``device``."""
+    """The trained models of ``names`` that this machine has, by name, in eval mode on ``device``: a finished run
+    in the run cache (those ``baseline_scores`` trained, and any made by ``data_scripts/bench_baselines.py``
+    here), else a committed reference run (``reference_model``); a model with neither is left out."""
     models = {}
     for name in names:
         run = cached_run(profile if name == "mvgformer" else live_profile(profile), data_dir, name, device=device)
-        if run is not None:
-            models[name] = run.model
+        model = run.model if run is not None else reference_model(name, profile, device=device)
+        if model is not None:
+            models[name] = model
     return models
 
 
