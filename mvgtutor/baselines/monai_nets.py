@@ -102,13 +102,16 @@ def unetr(config: ModelConfig) -> MonaiSegmenter:
 
     At 32^3 the ViT sees only 2^3 = 8 tokens (MVGFormer: 8^3 = 512 per view). The transformer takes MVGFormer's
     ``embed_dim``, ``num_heads`` and ``mlp_ratio``; the decoder's width is UNETR's 16, scaled. Instance norm
-    (MONAI's default) is kept: the smallest map it normalises is 4^3.
+    (MONAI's default) is kept: the smallest map it normalises is 4^3. The ViT blocks' unused cross-attention
+    norms are removed (see below).
     """
     _check_size(config, 16, "UNETR")
     net = _monai().UNETR(in_channels=config.in_channels, out_channels=config.num_classes,
                          img_size=config.input_size, feature_size=scaled_width(config, 16),
                          hidden_size=config.embed_dim, mlp_dim=int(config.embed_dim * config.mlp_ratio),
                          num_heads=config.num_heads, spatial_dims=3)
+    for block in net.vit.blocks:  # MONAI registers a cross-attention norm that a block without cross-attention
+        block.norm_cross_attn = nn.Identity()  # never calls: dropped, so every parameter trains (DDP needs it)
     return MonaiSegmenter(net, "out.conv.conv", config.num_classes)
 
 
