@@ -1,4 +1,4 @@
-"""Build any model of the course by name: ``build_model("mvgformer" | "voxresnet" | "unet3d", model_config)``."""
+"""Build any model of the course by name: ``build_model("mvgformer" | "voxresnet" | ..., model_config)``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from torch import nn
 from mvgtutor.config import ModelConfig
 from mvgtutor.errors import ConfigError
 
-MODEL_NAMES = ("mvgformer", "voxresnet", "unet3d")
+# MVGFormer, our two convolutional baselines, and four from MONAI (mvgtutor.baselines.monai_nets)
+MODEL_NAMES = ("mvgformer", "voxresnet", "unet3d", "dynunet", "mednext", "unetr", "swin_unetr")
 
 
 def build_model(name: str, config: ModelConfig) -> nn.Module:
     """A freshly initialised model. Baselines read ``in_channels``, ``num_classes`` and take their width from
-    ``decoder_channels`` (VoxResNet: stem width; U-Net: widths w, 1.5w, 2w as DeepFinder's 32, 48, 64)."""
+    ``decoder_channels`` (VoxResNet: stem width; U-Net: widths w, 1.5w, 2w as DeepFinder's 32, 48, 64; the MONAI
+    networks: their published width times ``decoder_channels / 64``, see ``mvgtutor.baselines.monai_nets``)."""
     if name == "mvgformer":
         from mvgtutor.model.mvgformer import MVGFormer
 
@@ -26,4 +28,8 @@ def build_model(name: str, config: ModelConfig) -> nn.Module:
         from mvgtutor.baselines import UNet3D
 
         return UNet3D(config.in_channels, config.num_classes, widths=(width, width * 3 // 2, width * 2))
+    from mvgtutor.baselines.monai_nets import BUILDERS
+
+    if name in BUILDERS:
+        return BUILDERS[name](config)
     raise ConfigError(f"unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}")
