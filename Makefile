@@ -57,7 +57,7 @@ student: install
 
 # One thread per pytest-xdist worker: two workers on two cores, each with its own pool of threads, were up
 # to 30x slower (oversubscription). The browser test runs last, on the book that test-book built.
-test: install
+test: install otter-env
 	MVGTUTOR_PROFILE=test $(PY) -m mvgtutor simulate --default
 	$(PY) -m mvgtutor.book with-solutions --out $(NBVAL_DIR) > /dev/null
 	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile tests \

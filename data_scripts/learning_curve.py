@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from mvgtutor.paths import atomic_write
 from mvgtutor.train.engine import train_model
 from mvgtutor.train.models import build_model
 from mvgtutor.train.precision import resolve_precision
+from mvgtutor import provenance
 from mvgtutor.train.runs import dataset_fingerprint
 from mvgtutor.train.validation import held_out_dice
 
@@ -44,14 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def commit() -> str:
     """The checkout's commit (with ``+dirty`` when files differ), or ``unknown``."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return provenance.git_commit(short=True)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ class MvgtutorError(Exception):
 
 
 class ProfileError(MvgtutorError, ValueError):
-    """An unknown profile name, or the gpu profile on a machine without a GPU."""
+    """An unknown profile name, or the paper profile (old name gpu) on a machine without a GPU."""
 
 
 class DataError(MvgtutorError, ValueError):

@@ -8,7 +8,7 @@ Two readings are ours and say so in their entries:
 
 * **Sizes relative to the profile.** Table 8 and Tables 9-10 vary C, Ln and K around the paper's C=256, Ln=12,
   K=16. A shrunk profile (cpu: C=96, Ln=4, K=8) cannot take C=1024 on a laptop, so ``scale`` deltas multiply the
-  profile's own value by the paper's ratio (``c512`` is C x 2). In the gpu profile (the paper's sizes) the ratio
+  profile's own value by the paper's ratio (``c512`` is C x 2). In the paper profile (the paper's sizes) the ratio
   gives exactly the paper's number. The alternative, the paper's absolute numbers, is ``absolute_sizes=True`` in
   ``ablation_profile``.
 * **What is not built.** Experiments whose parts the course does not have (another transformer backbone for

@@ -18,7 +18,6 @@ import datetime
 import functools
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 from mvgtutor.ablations.registry import Ablation, ablation_profile, get_ablation
 from mvgtutor.ablations.results import append_result, default_results_path
 from mvgtutor.config import Profile, get_profile
+from mvgtutor import provenance
 from mvgtutor.errors import ConfigError
 from mvgtutor.paths import project_root
 
@@ -64,16 +64,7 @@ def commit() -> str:
     Read once per process, on the first call (``run_seed`` calls it before training), so a run records the code
     it was started with even when the checkout moves on while it trains."""
     root = project_root()
-    if root is None:
-        return "unknown"
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return "unknown" if root is None else provenance.git_commit(root, short=True)
 
 
 def held_out_scores(run, data_dir: str | os.PathLike, profile: Profile):

@@ -15,13 +15,13 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 from pathlib import Path
 
 import torch
 
 from mvgtutor.baselines.compare import BaselineScore
 from mvgtutor.errors import DataError
+from mvgtutor import provenance
 from mvgtutor.paths import atomic_write
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"  # shipped with the package (Colab installs)
@@ -33,16 +33,9 @@ def results_path(profile_name: str) -> Path:
 
 
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
-    """The checkout's commit (``git rev-parse HEAD``, with ``+dirty`` for uncommitted changes), or None."""
-    folder = folder or Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
+    """The checkout's commit (``+dirty`` for uncommitted changes), or None outside a checkout."""
+    commit = provenance.git_commit(folder)
+    return None if commit == "unknown" else commit
 
 
 def machine_provenance(device: torch.device | str = "cpu") -> dict:

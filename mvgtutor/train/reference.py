@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +32,7 @@ from mvgtutor.data.classes import largest_proteins
 from mvgtutor.errors import ConfigError, DataError
 from mvgtutor.paths import atomic_write, data_root, project_root
 from mvgtutor.train.checkpoint import save_fp16_safetensors
+from mvgtutor import provenance
 from mvgtutor.train.engine import HISTORY_FILE
 from mvgtutor.train.runs import MACHINE_FILE, RUN_FILE, SAFETENSORS_FILE, Run, dataset_fingerprint, load_run
 
@@ -44,27 +43,13 @@ CHECK_PROFILE = "test"  # the card's reproduction check runs on this profile's h
 VESICLE, FIDUCIAL = 14, 15
 
 
-def machine_description() -> dict:
-    """This machine in a few fields: CPU, cores, torch threads, GPU (if any), torch version."""
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
-                torch_threads=torch.get_num_threads(), gpu=gpu, torch=torch.__version__,
-                python=platform.python_version())
+machine_description = provenance.machine_description
 
 
 def git_commit() -> str:
     """The course checkout's commit (``+dirty`` when tracked files differ), or ``unknown`` outside a checkout."""
     root = project_root()
-    if root is None:
-        return "unknown"
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return "unknown" if root is None else provenance.git_commit(root)
 
 
 def references_root() -> Path:
