@@ -185,8 +185,10 @@ _PAGE_STATE = """() => {
   const images = [...document.querySelectorAll('img')];
   const maths = [...document.querySelectorAll('.math')];
   const solutions = [...document.querySelectorAll('.solution')];
+  // sphinx-togglebutton folds a solution by giving its body visibility: hidden and height 0 (still display: block)
   const bodyShown = el => [...el.children].some(c => !c.classList.contains('admonition-title') &&
-    !c.matches('button, .toggle-button') && c.getClientRects().length > 0);
+    !c.matches('button, .toggle-button') && getComputedStyle(c).visibility !== 'hidden' &&
+    c.getBoundingClientRect().height > 0);
   return {
     widget_views: views.length, widgets_rendered: rendered, images: images.length,
     broken_images: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src') || ''),
