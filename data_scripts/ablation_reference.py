@@ -1,5 +1,5 @@
 """Reference results of the ablation lab: run registered experiments over seeds, one run at a time, appending to
-``data_scripts/results/ablations_<profile>.csv`` (each row with its commit, hardware, load, wall time, samples).
+``mvgtutor/ablations/results/ablations_<profile>.csv`` (each row with its commit, hardware, load, wall time, samples).
 
 Run it in the background, at low priority, and commit the file as rows come in; a killed run resumes from the run
 cache, and seeds already in the file are skipped:

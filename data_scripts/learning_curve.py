@@ -6,7 +6,7 @@ figures are a little below chapter 7's). The budget is counted in epochs (sample
 taken on a busy machine means the same as one taken on a quiet one; wall time is recorded beside it, with the
 machine's load, and a schedule (``lr_schedule="warmup_cosine"``) spans the whole budget as in a real run.
 
-Each curve is written as JSON (``--out``, default ``data_scripts/results/curve-<label>.json``) with its provenance:
+Each curve is written as JSON (``--out``, default ``mvgtutor/train/results/curves/curve-<label>.json``, shipped with the package for chapter 7) with its provenance:
 profile, changes, data fingerprint, commit, machine, load, and one row per scoring. Usage::
 
     python data_scripts/learning_curve.py --profile cpu --data data/shrec-sim-cpu --epochs 6 --every 750 \\
@@ -39,7 +39,7 @@ from mvgtutor import provenance
 from mvgtutor.train.runs import dataset_fingerprint
 from mvgtutor.train.validation import held_out_dice
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from mvgtutor.train.curves import CURVES_DIR as RESULTS
 
 
 def commit() -> str:
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="TrainConfig or ModelConfig fields to change, e.g. lr=3e-3 decoder='\"mlp\"'")
     parser.add_argument("--label", default="curve", help="name of the curve (file name and printed lines)")
-    parser.add_argument("--out", help="JSON file to write (default data_scripts/results/curve-<label>.json)")
+    parser.add_argument("--out", help="JSON file to write (default mvgtutor/train/results/curves/curve-<label>.json)")
     parser.add_argument("--history", help="instead of training: write the curve of this run folder's history")
     args = parser.parse_args()
     if args.history:

@@ -144,7 +144,8 @@ def test_the_page_checks_catch_each_kind_of_problem(browser, tmp_path):
     assert (tmp_path / "page.png").stat().st_size > 0
 
 
-def _check_book(browser, html: Path, edition: str, k3d: bool = True) -> dict[str, bookcheck.PageReport]:
+def _check_book(browser, html: Path, edition: str, k3d: bool = True,
+                screenshots: bool = True) -> dict[str, bookcheck.PageReport]:
     reports = {}
     with bookcheck.serve(html) as base:
         blocked: list[str] = []
@@ -152,7 +153,7 @@ def _check_book(browser, html: Path, edition: str, k3d: bool = True) -> dict[str
         bookcheck.block_non_local(context, blocked.append)
         for page in PAGES:
             blocked.clear()
-            shot = SCREENSHOTS / edition / f"{page.replace('/', '_')}.png"
+            shot = SCREENSHOTS / edition / f"{page.replace('/', '_')}.png" if screenshots else None
             report = bookcheck.check_page(context, f"{base}/{page}.html", screenshot=shot, k3d=k3d)
             report.blocked = sorted(set(blocked))
             reports[page] = report
@@ -189,7 +190,9 @@ def test_every_page_of_the_student_book_works_offline(browser):
 def test_the_instructor_book_shows_the_solutions(browser):
     if not bookcheck.book_is_current(INSTRUCTOR_HTML, ROOT, PAGES):
         pytest.skip("no current instructor build in _build/instructor: run `make test-instructor` first")
-    reports = _check_book(browser, INSTRUCTOR_HTML, "instructor", k3d=False)  # the same 3D views as the student's
+    # The same pages as the student's, with the solutions open: no 3D views drawn again, no screenshots taken again
+    # (a full-page screenshot costs seconds of software rendering per page on CI's 2 cores).
+    reports = _check_book(browser, INSTRUCTOR_HTML, "instructor", k3d=False, screenshots=False)
     problems = [f"{page}: {line}" for page, report in reports.items() for line in report.problems()]
     problems += [f"{page}: {report.solutions} solutions shown, the chapter has {_solutions_in_source(page)}"
                  for page, report in reports.items() if report.solutions < _solutions_in_source(page)]

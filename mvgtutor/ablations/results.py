@@ -24,11 +24,20 @@ _NUMERIC = {"seed": int, "miou": float, "dice": float, "epochs": int, "samples_s
             "train_seconds": float, "samples_per_s": float, "wall_seconds": float, "load_1min": float}
 
 
+REFERENCE_DIR = Path(__file__).resolve().parent / "results"  # shipped with the package, so Colab installs have it
+
+
+def reference_results_path(profile_name: str) -> Path:
+    """The committed reference table of a profile, ``mvgtutor/ablations/results/ablations_<profile>.csv``."""
+    return REFERENCE_DIR / f"ablations_{profile_name}.csv"
+
+
 def default_results_path(profile_name: str) -> Path:
-    """``data_scripts/results/ablations_<profile>.csv`` in a source checkout, else beside the runs."""
-    root = project_root()
-    folder = root / "data_scripts" / "results" if root is not None else runs_root()
-    return folder / f"ablations_{profile_name}.csv"
+    """Where ``ablate`` appends: the reference table itself in a source checkout (so that running the registry
+    updates it), else ``ablations_<profile>.csv`` beside the runs (an installed package is never written to)."""
+    if project_root() is not None:
+        return reference_results_path(profile_name)
+    return runs_root() / f"ablations_{profile_name}.csv"
 
 
 def read_results(path: str | os.PathLike) -> list[dict]:

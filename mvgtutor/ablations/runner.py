@@ -2,7 +2,7 @@
 
 A *budget* says how long each run trains, on top of the profile's data and model:
 
-* ``"profile"``: the profile's own training (cpu: 6 epochs, about 10 minutes on a 2-core laptop);
+* ``"profile"``: the profile's own training (cpu: 3 epochs, about 10 minutes on a 2-core laptop);
 * ``"lab"``: one epoch without per-epoch validation, the short budget of the course's reference table and of a
   2-hour lab (cpu: about 375 patches seen; expect small, noisy differences, which is what chapter 11 is about).
 

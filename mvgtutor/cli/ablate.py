@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--budget", choices=tuple(BUDGETS), default="lab", help="training per run: 'lab' (one "
                         "epoch, default) or 'profile' (the profile's own epochs)")
-    parser.add_argument("--results", type=Path, help="results CSV (default: data_scripts/results/"
-                        "ablations_<profile>.csv in a source checkout)")
+    parser.add_argument("--results", type=Path, help="results CSV (default: the reference table "
+                        "mvgtutor/ablations/results/ablations_<profile>.csv in a source checkout, else beside the runs)")
     parser.add_argument("--metric", choices=("miou", "dice"), default="miou", help="score of --report")
     parser.add_argument("--plot", type=Path, help="PNG written by --report (default: beside the results file)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda when available)")

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from mvgtutor.config import make_profile
-from mvgtutor.data.classes import largest_proteins
 from mvgtutor.errors import ConfigError, DataError
 from mvgtutor.paths import atomic_write, data_root, project_root
+from mvgtutor.train.bars import bar_means
 from mvgtutor.train.checkpoint import save_fp16_safetensors
 from mvgtutor import provenance
 from mvgtutor.train.engine import HISTORY_FILE
@@ -40,7 +40,6 @@ CARD_FILE = "card.json"
 
 REFERENCES_ENV = "MVGTUTOR_REFERENCES_DIR"
 CHECK_PROFILE = "test"  # the card's reproduction check runs on this profile's held-out tomogram
-VESICLE, FIDUCIAL = 14, 15
 
 
 machine_description = provenance.machine_description
@@ -93,13 +92,6 @@ def held_out_dice(model: torch.nn.Module, data_dir: str | os.PathLike, data_conf
         dice = segmentation_scores(labels, tomogram.class_mask).dice
         result[folder.name] = [None if np.isnan(d) else round(float(d), 4) for d in dice]
     return result
-
-
-def bar_means(dice: list[float | None]) -> dict[str, float | None]:
-    """Chapter 7's bar quantities of one per-class Dice list: vesicle, fiducial, mean of the five largest proteins."""
-    big_five = [dice[c.label] for c in largest_proteins(5) if dice[c.label] is not None]
-    return dict(vesicle=dice[VESICLE], fiducial=dice[FIDUCIAL],
-                big_five=round(float(np.mean(big_five)), 4) if big_five else None)
 
 
 def check_dice(model: torch.nn.Module, tile: int, device="cpu") -> dict:
