@@ -60,7 +60,7 @@ student: install
 test: install otter-env
 	MVGTUTOR_PROFILE=test $(PY) -m mvgtutor simulate --default
 	$(PY) -m mvgtutor.book with-solutions --out $(NBVAL_DIR) > /dev/null
-	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
+	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --durations=25 tests \
 		--ignore=tests/test_browser.py \
 		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(addprefix $(NBVAL_DIR)/,$(CHAPTERS))
 	$(MAKE) --no-print-directory test-book

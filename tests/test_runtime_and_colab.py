@@ -180,6 +180,23 @@ def test_bench_measures_and_estimates_the_test_profile(tmp_path, capsys):
     assert "not timed on cpu (needs CUDA)" in capsys.readouterr().out
 
 
+def test_bench_compares_eager_and_compiled_steps_in_one_run(monkeypatch, capsys):
+    """The plumbing of --compare-compile (torch.compile itself is tests/test_model_compile.py's): the step is timed
+    twice, the second time through torch.compile, and both speeds and their ratio are printed."""
+    import torch
+
+    from mvgtutor.cli import main
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or model)
+    assert main(["bench", "--profiles", "test", "--model", "unet3d", "--steps", "1", "--warmup", "0",
+                 "--inference-size", "32", "--batch-size", "1", "--no-flops", "--no-memory-estimate",
+                 "--device", "cpu", "--compare-compile", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(compiled) == 1 and result["compiled_samples_per_s"] > 0
+    assert result["compile_speedup"] == pytest.approx(result["compiled_samples_per_s"] / result["train_samples_per_s"])
+
+
 def test_committed_bench_results_cover_every_profile_with_provenance():
     from mvgtutor.config import PROFILE_NAMES
 

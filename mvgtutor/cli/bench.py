@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-cpu-batch", type=int, default=8, help="cap on the timed batch size on a CPU "
                         "(default 8)")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps after the warm-up (default 3)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1; more with --compile, "
-                        "which compiles again for each masked view of VSL)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1; under --compile "
+                        "or --compare-compile the first step compiles and is never timed)")
     parser.add_argument("--inference-size", type=int, default=64, help="side of the random volume for the "
                         "inference timing (default 64; 512 for a SHREC tomogram)")
     parser.add_argument("--inference-batch", type=int, default=32, help="tiles per forward pass (default 32)")
@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "mvgtutor.runtime.layout)")
     parser.add_argument("--compile", action="store_true", help="time the training step under torch.compile "
                         "(its compile time falls in the warm-up step and is not counted)")
+    parser.add_argument("--compare-compile", action="store_true", help="time the training step twice in this run, "
+                        "eager and under torch.compile, and print both speeds and their ratio")
     parser.add_argument("--as-t4", choices=("auto", "on", "off"), default="auto", help="on a GPU: cap memory to "
                         "a T4's and force fp16 (default auto: for the colab profile only)")
     parser.add_argument("--untimed", nargs="+", default=[], choices=PROFILE_NAMES + tuple(PROFILE_ALIASES),
@@ -121,6 +123,14 @@ def measure_profile(name: str, args: argparse.Namespace, device) -> dict:
     voxels_per_s = benchmark.measure_inference(model, args.inference_size, device=device,
                                                batch_size=args.inference_batch, precision=precision,
                                                tile=model_config.input_size)
+    if args.compare_compile and not args.compile:  # the same step again, compiled (warm-up: the compilation)
+        compiled_config = dataclasses.replace(train_config, compile=True)
+        with benchmark.as_t4(device) if t4 else _nothing():
+            compiled = benchmark.measure_training(model, compiled_config, default_loss, batch_size=batch,
+                                                  device=device, steps=args.steps, warmup=max(args.warmup, 1),
+                                                  **sizes)
+        result.update(compiled_samples_per_s=compiled.samples_per_s,
+                      compile_speedup=compiled.samples_per_s / speed.samples_per_s)
     peak = benchmark.device_peak_flops(device)
     result.update(timed=True, precision=speed.precision, batch_size=batch, memory_format=args.memory_format,
                   compile=args.compile, train_samples_per_s=speed.samples_per_s,
@@ -153,6 +163,9 @@ def format_result(result: dict) -> str:
                      f"samples/s{mfu}, peak memory {result['peak_memory_gib']:.2f} GiB "
                      f"({result['peak_memory_kind']}), {format_minutes(result['run_minutes_here'])} per training run; "
                      f"inference {result['inference_voxels_per_s'] / 1e6:,.3f} Mvoxel/s")
+        if "compiled_samples_per_s" in result:
+            parts.append(f"torch.compile: train {result['compiled_samples_per_s']:,.2f} samples/s against "
+                         f"{result['train_samples_per_s']:,.2f} eager (x{result['compile_speedup']:.2f})")
     else:
         parts.append(f"not timed on {result['device']} ({result.get('untimed_reason', 'needs CUDA')})")
     if "t4_samples_per_s" in result:
