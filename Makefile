@@ -22,6 +22,7 @@ NBVAL_DIR = _build/nbval
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "[make] $$(date +%T) install the course into $(VENV)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	$(MAKE) --no-print-directory browser
@@ -58,14 +59,20 @@ student: install
 # One thread per pytest-xdist worker: two workers on two cores, each with its own pool of threads, were up
 # to 30x slower (oversubscription). The browser test runs last, on the book that test-book built.
 test: install otter-env
+	@echo "[make test] $$(date +%T) simulate the test data"
 	MVGTUTOR_PROFILE=test $(PY) -m mvgtutor simulate --default
 	$(PY) -m mvgtutor.book with-solutions --out $(NBVAL_DIR) > /dev/null
+	@echo "[make test] $$(date +%T) unit tests and every chapter (nbval)"
 	MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --durations=25 tests \
 		--ignore=tests/test_browser.py \
 		--nbval-lax --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) $(addprefix $(NBVAL_DIR)/,$(CHAPTERS))
+	@echo "[make test] $$(date +%T) the executed book"
 	$(MAKE) --no-print-directory test-book
+	@echo "[make test] $$(date +%T) the instructor edition"
 	$(MAKE) --no-print-directory test-instructor
+	@echo "[make test] $$(date +%T) both editions in the browser"
 	$(MAKE) --no-print-directory test-browser
+	@echo "[make test] $$(date +%T) done"
 
 # The execution cache shared by the check build and the instructor check: each chapter executes once for both.
 EXEC_CACHE = _build/.jupyter_cache
@@ -107,6 +114,7 @@ ASSIGNMENT ?= book/assignments/ablation_lab/ablation_lab.ipynb
 otter-env: $(OTTER_STAMP)
 
 $(OTTER_STAMP): $(STAMP)
+	@echo "[make] $$(date +%T) install the autograder into $(OTTER_VENV)"
 	test -x $(OTTER_VENV)/bin/python || $(PYTHON) -m venv $(OTTER_VENV)
 	echo "import site; site.addsitedir('$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")')" \
 		> "$$($(OTTER_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/zz_mvgtutor_venv.pth"
