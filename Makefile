@@ -79,9 +79,12 @@ EXEC_CACHE = _build/.jupyter_cache
 
 # Build the book WITH execution in the test profile, warnings as errors: a broken _toc.yml, cross-reference,
 # citation or exercise label, or a failing cell, fails here. The training runs come from the run cache that the
-# chapters' nbval run filled, so this costs the chapters' forward passes and figures, not their training.
+# chapters' nbval run filled, so this costs the chapters' forward passes and figures, not their training; fill-cache
+# executes the chapters $(JOBS) at a time into the execution cache first (mvgtutor.bookcache), and the build reads
+# them from there. A chapter that fails there is executed again by the build, which reports the error.
 test-book: install
 	$(PY) -m mvgtutor.book config --execute cache --cache $(EXEC_CACHE) --out _build/configs/check.yml
+	-MVGTUTOR_PROFILE=test OMP_NUM_THREADS=1 $(PY) -m mvgtutor.book fill-cache --cache $(EXEC_CACHE) --jobs $(JOBS)
 	MVGTUTOR_PROFILE=test $(VENV)/bin/jupyter-book build . --config _build/configs/check.yml \
 		--path-output _build/check -W --keep-going --all
 

@@ -11,6 +11,7 @@ instructor edition (solutions shown open) are written from it, never copied by h
     python -m mvgtutor.book config --execute off --out F.yml  # _config.yml with execution switched off
     python -m mvgtutor.book config --solutions show --out F.yml
     python -m mvgtutor.book config --cache _build/.jupyter_cache --out F.yml  # an execution cache shared by builds
+    python -m mvgtutor.book fill-cache --cache _build/.jupyter_cache --jobs 2  # execute the chapters, 2 at a time
 
 Solutions in the HTML: ``hide`` (the student edition, the default) folds each one in a dropdown under its exercise
 (sphinx-togglebutton collapses ``{solution}`` blocks with ``:class: dropdown``); ``show`` (the instructor edition)
@@ -231,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg.add_argument("--solutions", choices=SOLUTION_MODES, default="hide")
     cfg.add_argument("--cache", type=Path, default=None, help="the execution cache's folder (shared by builds)")
     cfg.add_argument("--out", type=Path, required=True)
+    fill = sub.add_parser("fill-cache", help="execute the chapters missing from an execution cache, several at a "
+                                             "time, and store them there (mvgtutor.bookcache)")
+    fill.add_argument("--cache", type=Path, required=True, help="the execution cache's folder (as in config)")
+    fill.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
+    fill.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800, as _config.yml)")
     args = parser.parse_args(argv)
     if args.command == "chapters":
         print("\n".join(str(p) for p in chapter_notebooks()))
@@ -240,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in sync_first_cells()))
     elif args.command == "with-solutions":
         print("\n".join(str(p) for p in write_chapters_with_solutions(args.out)))
+    elif args.command == "fill-cache":
+        from mvgtutor.bookcache import fill_execution_cache
+
+        notebooks = [ROOT / path for path in chapter_notebooks()]
+        outcome = fill_execution_cache(notebooks, args.cache, jobs=args.jobs, timeout=args.timeout)
+        return 0 if all(error is None for error in outcome.values()) else 1
     else:
         with atomic_write(args.out, "w") as handle:
             yaml.safe_dump(derived_config(args.execute, args.solutions, cache=args.cache), handle, sort_keys=False)
