@@ -5,7 +5,7 @@ inference, overlap 0.5, Gaussian window) and each class's Dice is printed beside
 under the data root by the card's fingerprint; make it first with ``MVGTUTOR_PROFILE=<card's profile> python -m
 mvgtutor simulate --default``. Usage::
 
-    python data_scripts/bench_reference.py                 # every folder under references/
+    python data_scripts/bench_reference.py                 # every folder under mvgtutor/references/
     python data_scripts/bench_reference.py mvgformer-cpu --data data/shrec-sim-cpu
 """
 
@@ -20,7 +20,7 @@ from mvgtutor.train.reference import CARD_FILE, references_root, reproduce_card
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", help="reference names or folders (default: all under references/)")
+    parser.add_argument("names", nargs="*", help="reference names or folders (default: all under mvgtutor/references/)")
     parser.add_argument("--data", help="the dataset the reference trained on (default: found by fingerprint)")
     parser.add_argument("--tolerance", type=float, default=0.01, help="largest Dice difference counted as equal")
     parser.add_argument("--device", default="cpu")

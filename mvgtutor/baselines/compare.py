@@ -276,7 +276,7 @@ def baseline_scores(names, profile: Profile, data_dir: str | os.PathLike, *, liv
 
 
 def reference_model(name: str, profile: Profile, *, device: torch.device | str = "cpu") -> nn.Module | None:
-    """The model of the committed reference run ``references/<name>-<profile>`` (issue 13's
+    """The model of the committed reference run ``mvgtutor/references/<name>-<profile>`` (issue 13's
     ``mvgtutor.train.reference``), or None where there is none."""
     try:
         from mvgtutor.train.reference import load_reference

@@ -14,7 +14,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``export-reference``."""
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (`python -m mvgtutor train --out`)")
-    parser.add_argument("out_dir", metavar="OUT_DIR", help="reference folder to write, e.g. references/mvgformer-cpu")
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="reference folder to write, e.g. mvgtutor/references/mvgformer-cpu")
     parser.add_argument("--data", help="the dataset the run trained on (default: the folder under the data root "
                         "with the run's fingerprint)")
     parser.add_argument("--name", help="the reference's name on its card (default: OUT_DIR's folder name)")

@@ -14,7 +14,7 @@ in fp16 (no pickle, half the bytes) instead of ``model.pt``, plus ``card.json``,
   test can confirm that the committed weights still reproduce their card (``tests/test_reference.py``).
 
 ``python -m mvgtutor export-reference RUN_DIR OUT_DIR`` writes one; ``load_reference("cpu")`` loads the one
-committed under ``references/`` for a profile; ``python -m mvgtutor evaluate --run OUT_DIR`` works on it as on any
+committed under ``mvgtutor/references/`` for a profile; ``python -m mvgtutor evaluate --run OUT_DIR`` works on it as on any
 run.
 """
 
@@ -51,15 +51,15 @@ def git_commit() -> str:
     return "unknown" if root is None else provenance.git_commit(root)
 
 
+REFERENCES_DIR = Path(__file__).resolve().parent.parent / "references"  # mvgtutor/references: ships with the package
+
+
 def references_root() -> Path:
-    """Where the committed references live: ``$MVGTUTOR_REFERENCES_DIR``, else ``<checkout>/references``."""
+    """Where the committed references live: ``$MVGTUTOR_REFERENCES_DIR``, else ``mvgtutor/references`` (package
+    data, so a pip-installed copy on Colab has them too)."""
     if os.environ.get(REFERENCES_ENV):
         return Path(os.environ[REFERENCES_ENV]).expanduser()
-    root = project_root()
-    if root is None:
-        raise DataError(f"no references folder: the references ship with the course's source checkout; clone it "
-                        f"or set {REFERENCES_ENV} to a folder of reference runs")
-    return root / "references"
+    return REFERENCES_DIR
 
 
 def find_dataset(fingerprint: str) -> Path:
