@@ -225,3 +225,17 @@ def test_simulate_never_mixes_datasets(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["dataset.json", "model_0"]  # replaced whole
     assert json.loads((out / "dataset.json").read_text())["seed"] == 4
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no scratch folder left
+
+
+def test_the_fingerprint_ignores_the_manifests_timings(tmp_path):
+    """Two simulations of the same data differ only in the seconds each stage took: same fingerprint (a committed
+    reference's card names its data by it, and CI regenerates the data)."""
+    import json
+
+    data = _with_manifest(write_tiny_dataset(tmp_path / "data"))
+    before = runs.dataset_fingerprint(data)
+    manifest_path = data / "dataset.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["timings_of_another_run"] = {"scene": 0.689, "projection": 0.078}
+    manifest_path.write_text(json.dumps(manifest))
+    assert runs.dataset_fingerprint(data) == before

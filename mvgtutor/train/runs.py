@@ -65,10 +65,12 @@ def _config_from_dict(cls, values: dict):
 def dataset_fingerprint(data_dir: str | os.PathLike) -> str:
     """A short hash that changes whenever the data a run reads does.
 
-    For a simulated dataset it is the hash of ``dataset.json``, which records every file's size and SHA-256;
-    the files are checked against it first (``mvgtutor.data.integrity.verify_dataset``: a file rewritten since
-    is a ``DataError``, never a stale cached run). Without file records (real data, older datasets): every
-    file's relative path, size and modification time.
+    For a simulated dataset it is the hash of the file records of ``dataset.json`` (every file's path, size and
+    SHA-256), not of the whole manifest: its timings differ from one simulation to the next, and the same data
+    must give the same fingerprint on every machine (a reference run's card names its data by it). The files are
+    checked against the records first (``mvgtutor.data.integrity.verify_dataset``: a file rewritten since is a
+    ``DataError``, never a stale cached run). Without file records (real data, older datasets): every file's
+    relative path, size and modification time.
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -77,7 +79,8 @@ def dataset_fingerprint(data_dir: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     manifest = verify_dataset(data_dir)
     if manifest is not None and manifest.get(FILES_KEY):
-        digest.update((data_dir / MANIFEST_FILE).read_bytes())
+        records = {path: (record["bytes"], record["sha256"]) for path, record in manifest[FILES_KEY].items()}
+        digest.update(json.dumps(records, sort_keys=True).encode())  # not the mtimes: a copy keeps its fingerprint
     else:
         for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
             stat = path.stat()
