@@ -63,7 +63,9 @@ def test_registry_covers_the_papers_ablations():
         assert ablation.paper.source and ablation.paper.quote and ablation.question
         if ablation.paper.miou is not None:  # the number is quoted, not only typed
             assert f"{ablation.paper.miou:.1f}" in ablation.paper.quote, ablation.name
-    assert not ABLATIONS["swin_unetr_mvp"].available
+    assert not ABLATIONS["swin_unetr_p3da"].available and ABLATIONS["swin_unetr_mvp"].available
+    for ablation in ABLATIONS.values():  # a paired comparison subtracts a registered, runnable experiment
+        assert ABLATIONS[ablation.compare_with].available, ablation.name
 
 
 def test_scaled_sizes_are_the_papers_numbers_in_the_paper_profile():
@@ -79,7 +81,7 @@ def test_scaled_sizes_are_the_papers_numbers_in_the_paper_profile():
     assert ablation_profile("loss_boundary", cpu).train.loss == "ce_boundary_dice"
     assert ablation_profile(DEFAULT, cpu) == cpu
     with pytest.raises(ConfigError, match="not available"):
-        ablation_profile("swin_unetr_mvp", cpu)
+        ablation_profile("swin_unetr_p3da", cpu)
     with pytest.raises(ConfigError, match="--list"):
         ablation_profile("no_such", cpu)
 
@@ -130,13 +132,24 @@ def test_report_rows_plot_and_missing_experiments(tmp_path):
     rows = {r["experiment"]: r for r in report_rows(results, "cpu", "lab")}
     assert rows["default"]["mean"] == pytest.approx(42.0) and rows["default"]["seeds"] == 3
     assert rows["k8"]["diff"] == pytest.approx(-7.0 / 3) and rows["k8"]["paper"] == 83.6
-    assert rows["c128"]["status"] == "not run" and rows["swin_unetr_mvp"]["status"] == "not available"
+    assert rows["c128"]["status"] == "not run" and rows["swin_unetr_p3da"]["status"] == "not available"
     text = format_report(list(rows.values()))
     assert "not run" in text and "not available" in text and "k8" in text
     import matplotlib.pyplot as plt
 
     plt.close(plot_report(list(rows.values()), tmp_path / "plot.png"))
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_mvp_rows_are_compared_with_their_own_backbone():
+    results = [_row("default", s, v) for s, v in enumerate((40.0, 44.0, 42.0))]
+    results += [_row("unet3d", s, v) for s, v in enumerate((20.0, 22.0, 21.0))]
+    results += [_row("unet3d_mvp", s, v) for s, v in enumerate((23.0, 24.5, 24.0))]
+    rows = {r["experiment"]: r for r in report_rows(results, "cpu", "lab")}
+    assert rows["unet3d"]["compare_with"] == "default" and rows["unet3d"]["diff"] == pytest.approx(-21.0)
+    assert rows["unet3d_mvp"]["compare_with"] == "unet3d"
+    assert rows["unet3d_mvp"]["diff"] == pytest.approx(8.5 / 3) and rows["unet3d_mvp"]["verdict"] == "better"
+    assert "(vs unet3d)" in format_report(list(rows.values()))
 
 
 def test_cli_list_report_and_errors(tmp_path, capsys):
@@ -151,7 +164,7 @@ def test_cli_list_report_and_errors(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "default" in out and "42.0" in out and (tmp_path / "p.png").is_file()
     assert main(["ablate", "no_such", "--profile", "test", "--results", str(results)]) == 1
-    assert main(["ablate", "swin_unetr_mvp", "--profile", "test", "--results", str(results)]) == 1
+    assert main(["ablate", "swin_unetr_p3da", "--profile", "test", "--results", str(results)]) == 1
     assert main(["ablate", "--report", "--profile", "test", "--results", str(tmp_path / "none.csv")]) == 1
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and "--list" in errors[0] and "not available" in errors[1]

@@ -11,9 +11,12 @@ Two readings are ours and say so in their entries:
   profile's own value by the paper's ratio (``c512`` is C x 2). In the paper profile (the paper's sizes) the ratio
   gives exactly the paper's number. The alternative, the paper's absolute numbers, is ``absolute_sizes=True`` in
   ``ablation_profile``.
-* **What is not built.** Experiments whose parts the course does not have (another transformer backbone for
-  Table 11 and Fig. 9a) are registered with ``needs`` saying what is missing; they are listed and skipped, never
-  faked.
+* **MVP on another backbone (Table 11).** ``<baseline>_mvp`` wraps a baseline in the three views with one
+  backbone shared by the views (``mvgtutor.baselines.mvp``); ``_unshared`` gives each view its own copy. Each is
+  compared with its own backbone alone (``compare_with``), as Table 11 puts the value without MVP in parentheses.
+* **What is not built.** Experiments whose parts the course does not have (Fig. 9a's decoders swapped between
+  backbones, a 16^3 token) are registered with ``needs`` saying what is missing; they are listed and skipped,
+  never faked.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Ablation:
     absolute: dict = field(default_factory=dict)  # the paper's own value of each scaled field
     model_name: str = "mvgformer"
     needs: str | None = None  # None: runnable; else what is missing, in one sentence
+    compare_with: str = "default"  # the experiment the report's paired comparison subtracts
 
     @property
     def available(self) -> bool:
@@ -77,10 +81,13 @@ _FIG9B = ("Fig. 9(b) (values only in the figure): 'these variants yield only mar
 _FIG9C = ("Fig. 9(c) (values only in the figure): 'the model achieves the best performance when λ1=λ2=1.0, while "
           "maintaining stable results across a wide range of values'")
 _TABLE11 = "Table 11: 'Swin UNETR + MVP 81.6 ↑ (79.4) 89.8 ↑ (88.5)'"
+_TABLE11_MEDNEXT = "Table 11: 'MedNeXt + MVP 83.9 ↑ (82.7) 91.2 ↑ (90.5)'"
+_UNSHARED = ("our alternative reading of MVP on a baseline: one backbone per view (3x the parameters) instead of "
+             "one shared by the views; no experiment in the paper")
+_UNET_MVP = ("not in the paper: Table 11's question asked of the course's cheapest baseline (DeepFinder-style "
+             "U-Net), so that a 2-hour lab can run it")
 _FIG9A = ("Fig. 9(a) (values only in the figure): 'Our proposed P3DA significantly improves all methods' "
           "performance'")
-_NO_SWIN = ("a Swin UNETR backbone (MONAI) in mvgtutor.train.models.MODEL_NAMES, with MVP views around it; "
-            "the baselines chapter adds Swin UNETR, the MVP wrapper is not built")
 
 
 def _entries() -> list[Ablation]:
@@ -99,6 +106,8 @@ def _entries() -> list[Ablation]:
     q_vsl = "Does view-masked self-supervised learning help segmentation (Sec. 4.4)?"
     q_dec = "Which decoder (Sec. 4.3)?"
     q_fid = "Our readings of points the paper leaves open: do they change the result?"
+    q_b = "The backbone alone, without MVP: Table 11's value in parentheses (compared with the default, as Table 2)."
+    q_mvp = "Does MVP help a backbone that was not built for it? (compared with the same backbone alone)"
     return [
         Ablation("default", "reference", "The paper's design in the active profile: what every row is compared "
                  "with.", _REF),
@@ -167,9 +176,23 @@ def _entries() -> list[Ablation]:
                  "Table 13: 'MVGFormer(YZ*3) 83.1 90.5'"), model=dict(views=("yz", "yz", "yz"))),
         Ablation("repeat_xz", "repeated single view (Table 13)", q_r, PaperResult("Table 13", 82.6, 89.9,
                  "Table 13: 'MVGFormer(XZ*3) 82.6 89.9'"), model=dict(views=("xz", "xz", "xz"))),
-        # Table 11 and Fig. 9(a): other backbones
-        Ablation("swin_unetr_mvp", "MVP on another backbone (Table 11)", "Does MVP help a backbone that was "
-                 "not built for it?", PaperResult("Table 11", 81.6, 89.8, _TABLE11), needs=_NO_SWIN),
+        # Table 11: MVP on other backbones, each compared with the backbone alone
+        Ablation("swin_unetr", "MVP on another backbone (Table 11)", q_b, PaperResult("Table 11", 79.4, 88.5,
+                 _TABLE11 + " (in parentheses: without MVP)"), model_name="swin_unetr"),
+        Ablation("swin_unetr_mvp", "MVP on another backbone (Table 11)", q_mvp, PaperResult("Table 11", 81.6, 89.8,
+                 _TABLE11), model_name="swin_unetr_mvp", compare_with="swin_unetr"),
+        Ablation("swin_unetr_mvp_unshared", "MVP on another backbone (Table 11)", q_mvp,
+                 PaperResult("Table 11", None, None, _UNSHARED), model_name="swin_unetr_mvp_unshared",
+                 compare_with="swin_unetr"),
+        Ablation("mednext", "MVP on another backbone (Table 11)", q_b, PaperResult("Table 11", 82.7, 90.5,
+                 _TABLE11_MEDNEXT + " (in parentheses: without MVP)"), model_name="mednext"),
+        Ablation("mednext_mvp", "MVP on another backbone (Table 11)", q_mvp, PaperResult("Table 11", 83.9, 91.2,
+                 _TABLE11_MEDNEXT), model_name="mednext_mvp", compare_with="mednext"),
+        Ablation("unet3d", "MVP on another backbone (Table 11)", q_b, PaperResult("Table 11 (ours)", None, None,
+                 _UNET_MVP), model_name="unet3d"),
+        Ablation("unet3d_mvp", "MVP on another backbone (Table 11)", q_mvp, PaperResult("Table 11 (ours)", None,
+                 None, _UNET_MVP), model_name="unet3d_mvp", compare_with="unet3d"),
+        # Fig. 9(a): our decoders on other backbones
         Ablation("swin_unetr_p3da", "our decoders on other backbones (Fig. 9(a))", "Does P3DA help other "
                  "transformer encoders?", PaperResult("Fig. 9(a)", None, None, _FIG9A),
                  needs="a Swin UNETR encoder whose decoder can be swapped for ours (not built)"),
@@ -261,10 +284,11 @@ def ablation_profile(ablation: Ablation | str, profile: Profile | str | None = N
 
 def describe(ablation: Ablation) -> dict:
     """One JSON-ready row for ``--list``: name, family, delta, the paper's source and numbers ("" where the paper
-    gives none in its text), availability."""
+    gives none in its text), availability, and the experiment it is compared with."""
     return dict(name=ablation.name, family=ablation.family, delta=ablation.delta(), source=ablation.paper.source,
                 paper_miou="" if ablation.paper.miou is None else ablation.paper.miou,
                 paper_dice="" if ablation.paper.dice is None else ablation.paper.dice,
-                available="yes" if ablation.available else f"no: needs {ablation.needs}")
+                available="yes" if ablation.available else f"no: needs {ablation.needs}",
+                compare_with=ablation.compare_with)
 
 

@@ -22,21 +22,22 @@ def _fmt(value: float, digits: int = 1) -> str:
 def report_rows(results: list[dict], profile: str, budget: str, metric: str = "miou") -> list[dict]:
     """One dict per registered experiment for the ``profile``/``budget`` rows of ``results``.
 
-    Keys: experiment, family, seeds, mean, std, ci_low, ci_high, paper, source, diff (paired ``experiment -
-    default``, in points), diff_std (spread of the per-seed differences), diff_low, diff_high, p, status (``ok`` |
-    ``not run`` | ``not available``) and verdict (``verdict``).
+    Keys: experiment, family, seeds, mean, std, ci_low, ci_high, paper, source, compare_with (the experiment
+    subtracted: ``default``, or the backbone alone for Table 11's MVP rows), diff (paired ``experiment -
+    compare_with``, in points), diff_std (spread of the per-seed differences), diff_low, diff_high, p, status
+    (``ok`` | ``not run`` | ``not available``) and verdict (``verdict``).
     """
     chosen = [r for r in results if r["profile"] == profile and r["budget"] == budget]
     by_experiment: dict[str, dict[int, float]] = {}
     for row in chosen:
         by_experiment.setdefault(row["experiment"], {})[int(row["seed"])] = float(row[metric])
-    reference = by_experiment.get(DEFAULT, {})
     rows = []
     for name, ablation in ABLATIONS.items():
         paper = ablation.paper.miou if metric == "miou" else ablation.paper.dice
         row = dict(experiment=name, family=ablation.family, seeds=0, mean=math.nan, std=math.nan, ci_low=math.nan,
                    ci_high=math.nan, paper=math.nan if paper is None else paper, source=ablation.paper.source,
-                   diff=math.nan, diff_std=math.nan, diff_low=math.nan, diff_high=math.nan, p=math.nan)
+                   compare_with=ablation.compare_with, diff=math.nan, diff_std=math.nan, diff_low=math.nan,
+                   diff_high=math.nan, p=math.nan)
         values = by_experiment.get(name)
         if not ablation.available:
             row["status"] = "not available"
@@ -47,7 +48,7 @@ def report_rows(results: list[dict], profile: str, budget: str, metric: str = "m
             row.update(status="ok", seeds=summary.n, mean=summary.mean, std=summary.std, ci_low=summary.low,
                        ci_high=summary.high)
             if name != DEFAULT:
-                paired = paired_comparison(reference, values)
+                paired = paired_comparison(by_experiment.get(ablation.compare_with, {}), values)
                 row.update(diff=paired.mean_difference, diff_std=paired.std, diff_low=paired.low,
                            diff_high=paired.high, p=paired.p)
         row["verdict"] = verdict(row)
@@ -56,9 +57,9 @@ def report_rows(results: list[dict], profile: str, budget: str, metric: str = "m
 
 
 def verdict(row: dict) -> str:
-    """What a report row says about its experiment against the default: ``reference``, ``better`` / ``worse``
-    (the paired 95% interval excludes 0), ``within seed spread`` (it contains 0), ``too few seeds`` (fewer than
-    two seeds in common with the default), or ``""`` for a row that was not run."""
+    """What a report row says about its experiment against the one it is compared with (``compare_with``):
+    ``reference`` (the default itself), ``better`` / ``worse`` (the paired 95% interval excludes 0), ``within seed
+    spread`` (it contains 0), ``too few seeds`` (fewer than two seeds in common), or ``""`` for a row not run."""
     if row["status"] != "ok":
         return ""
     if row["experiment"] == DEFAULT:
@@ -102,7 +103,8 @@ def format_report(rows: list[dict], metric: str = "miou") -> str:
     """The report as a fixed-width text table (scores and differences in points of ``metric``, in %)."""
     header = (f"{'experiment':<22} {'seeds':>5} {'mean':>6} {'std':>5} {'95% interval':>15} {'paper':>6}  "
               f"{'vs default (paired)':>24} {'p':>6}  {'verdict':<18} source")
-    lines = [f"{metric} in % on the held-out patches; paired: experiment - default over common seeds", header]
+    lines = [f"{metric} in % on the held-out patches; paired: experiment - default over common seeds (rows marked "
+             f"'vs NAME': experiment - NAME)", header]
     for r in rows:
         if r["status"] != "ok":
             lines.append(f"{r['experiment']:<22} {'':>5} {r['status']:>29} {_fmt(r['paper']):>6}  {'':>24} {'':>6}  "
@@ -112,9 +114,10 @@ def format_report(rows: list[dict], metric: str = "miou") -> str:
         diff = "" if math.isnan(r["diff"]) else (
             f"{r['diff']:+.1f} [{_fmt(r['diff_low'])}, {_fmt(r['diff_high'])}]" if not math.isnan(r["diff_low"])
             else f"{r['diff']:+.1f}")
+        versus = "" if r["compare_with"] == DEFAULT else f" (vs {r['compare_with']})"
         lines.append(f"{r['experiment']:<22} {r['seeds']:>5} {_fmt(r['mean']):>6} {_fmt(r['std']):>5} "
                      f"{interval:>15} {_fmt(r['paper']):>6}  {diff:>24} {_fmt(r['p'], 3):>6}  {r['verdict']:<18} "
-                     f"{r['source']}")
+                     f"{r['source']}{versus}")
     return "\n".join(lines)
 
 

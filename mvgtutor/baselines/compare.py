@@ -22,8 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from mvgtutor.config import Profile
 from mvgtutor.data.classes import CLASSES
 from mvgtutor.errors import DataError
+from mvgtutor.train.models import BASELINE_NAMES
 
-BASELINE_NAMES = ("voxresnet", "unet3d", "dynunet", "mednext", "unetr", "swin_unetr")
 DISPLAY_NAMES = {"mvgformer": "MVGFormer (P3DA)", "voxresnet": "VoxResNet", "unet3d": "3D U-Net (DeepFinder-style)",
                  "dynunet": "DynUNet (nnU-Net, residual)", "mednext": "MedNeXt-M", "unetr": "UNETR",
                  "swin_unetr": "Swin UNETR"}

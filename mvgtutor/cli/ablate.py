@@ -39,12 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _list() -> int:
     from mvgtutor.ablations.registry import ABLATIONS, describe
 
-    print(f"{'name':<22} {'paper':>5}  {'source':<26} {'family':<36} delta")
+    print(f"{'name':<24} {'paper':>5}  {'source':<26} {'family':<36} delta")
     for ablation in ABLATIONS.values():
         row = describe(ablation)
         paper = "" if row["paper_miou"] == "" else f"{row['paper_miou']:.1f}"
         extra = "" if ablation.available else f"   [not available: needs {ablation.needs}]"
-        print(f"{row['name']:<22} {paper:>5}  {row['source']:<26} {row['family']:<36} {row['delta']}{extra}")
+        if row["compare_with"] != "default":
+            extra += f"   [compared with {row['compare_with']}]"
+        print(f"{row['name']:<24} {paper:>5}  {row['source']:<26} {row['family']:<36} {row['delta']}{extra}")
     return 0
 
 

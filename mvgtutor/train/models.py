@@ -8,13 +8,25 @@ from mvgtutor.config import ModelConfig
 from mvgtutor.errors import ConfigError
 
 # MVGFormer, our two convolutional baselines, and four from MONAI (mvgtutor.baselines.monai_nets)
-MODEL_NAMES = ("mvgformer", "voxresnet", "unet3d", "dynunet", "mednext", "unetr", "swin_unetr")
+BASELINE_NAMES = ("voxresnet", "unet3d", "dynunet", "mednext", "unetr", "swin_unetr")
+# each baseline with the paper's MVP around it (Table 11, mvgtutor.baselines.mvp): one backbone shared by the
+# views (our reading), or one per view (the alternative)
+MVP_NAMES = tuple(f"{name}_mvp{kind}" for kind in ("", "_unshared") for name in BASELINE_NAMES)
+MODEL_NAMES = ("mvgformer",) + BASELINE_NAMES + MVP_NAMES
 
 
 def build_model(name: str, config: ModelConfig) -> nn.Module:
     """A freshly initialised model. Baselines read ``in_channels``, ``num_classes`` and take their width from
     ``decoder_channels`` (VoxResNet: stem width; U-Net: widths w, 1.5w, 2w as DeepFinder's 32, 48, 64; the MONAI
-    networks: their published width times ``decoder_channels / 64``, see ``mvgtutor.baselines.monai_nets``)."""
+    networks: their published width times ``decoder_channels / 64``, see ``mvgtutor.baselines.monai_nets``).
+    ``<baseline>_mvp`` wraps the baseline in MVP with ``config.views`` and ``config.fusion``; ``_mvp_unshared``
+    gives each view its own copy (``mvgtutor.baselines.mvp``)."""
+    if name in MVP_NAMES:
+        from mvgtutor.baselines.mvp import MultiViewPerspective
+
+        base, _, kind = name.partition("_mvp")
+        return MultiViewPerspective(build_model(base, config), views=config.views, fusion=config.fusion,
+                                    shared_backbone=kind != "_unshared")
     if name == "mvgformer":
         from mvgtutor.model.mvgformer import MVGFormer
 
