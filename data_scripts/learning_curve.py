@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from mvgtutor.config import make_profile
-from mvgtutor.data.classes import largest_proteins
 from mvgtutor.data.patches import augment_patches, load_patch_datasets, load_training_crops
 from mvgtutor.paths import atomic_write
 from mvgtutor.train.engine import train_model
@@ -39,6 +38,7 @@ from mvgtutor import provenance
 from mvgtutor.train.runs import dataset_fingerprint
 from mvgtutor.train.validation import held_out_dice
 
+from mvgtutor.train.bars import bar_means
 from mvgtutor.train.curves import CURVES_DIR as RESULTS
 
 
@@ -86,7 +86,6 @@ def main() -> None:
     train_config = dataclasses.replace(train_config, epochs=args.epochs or train_config.epochs)
     total_steps = train_config.epochs * steps_per_epoch
     model = build_model("mvgformer", model_config)
-    big_five = [c.label for c in largest_proteins(5)]
     print(f"[{args.label}] {args.profile} model ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
           f"parameters), batch {batch}, lr {train_config.lr}, {precision} on {device}; {len(train)} training "
           f"samples per epoch, {len(test)} held-out patches; changes {changes}", flush=True)
@@ -97,15 +96,14 @@ def main() -> None:
         pass
 
     def score(loss: float) -> None:
-        dice = np.array([np.nan if d is None else d for d in held_out_dice(model, test.images, test.labels.long(),
-                                                                           precision=precision)], dtype=float)
+        dice = held_out_dice(model, test.images, test.labels.long(), precision=precision)  # (16,), None if absent
         row = dict(step=steps, samples=steps * batch, seconds=time.perf_counter() - started, loss=loss,
-                   vesicle=dice[14], fiducial=dice[15], big_five=float(np.nanmean(dice[big_five])),
-                   dice=[None if np.isnan(d) else float(d) for d in dice])
+                   **bar_means(dice), dice=[None if d is None or not np.isfinite(d) else float(d) for d in dice])
         rows.append(row)
+        shown = "  ".join(f"{k} {'-' if row[k] is None else f'{row[k]:.2f}'}" for k in ("vesicle", "fiducial",
+                                                                                      "big_five"))
         print(f"[{args.label}] step {steps:>5} ({row['samples']:>6} samples, {row['seconds']:6.0f} s) loss {loss:.3f}"
-              f"  Dice: vesicle {row['vesicle']:.2f} fiducial {row['fiducial']:.2f} big-five {row['big_five']:.2f}",
-              flush=True)
+              f"  Dice: {shown}", flush=True)
         write(False)
 
     def on_step(epoch: int, step: int, loss: float) -> None:  # train_model's per-step callback
@@ -157,15 +155,13 @@ def curve_from_history(run_dir: Path, label: str, out: Path | None = None) -> Pa
     description = json.loads((run_dir / "run.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
     machine_file = run_dir / "machine.json"
-    big_five = [c.label for c in largest_proteins(5)]
     rows, samples, seconds = [], 0, 0.0
     for entry in history:
         samples += round(entry["seconds"] * entry["samples_per_s"])
         seconds += entry["seconds"]
-        dice = np.array([np.nan if d is None else d for d in entry.get("val_dice", [None] * 16)], dtype=float)
         rows.append(dict(epoch=entry["epoch"], samples=samples, seconds=seconds, loss=entry["loss"],
-                         lr=entry["lr"], vesicle=dice[14], fiducial=dice[15],
-                         big_five=float(np.nanmean(dice[big_five])), dice=entry.get("val_dice")))
+                         lr=entry["lr"], **bar_means(entry.get("val_dice", [None] * 16)),
+                         dice=entry.get("val_dice")))
     out = out or RESULTS / f"curve-{label}.json"
     write_curve(out, dict(label=label, run=str(run_dir), train=description["train"],
                           data_fingerprint=description["data_fingerprint"], commit=commit(),

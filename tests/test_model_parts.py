@@ -5,12 +5,13 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mvgtutor.config import TrainConfig, make_profile
 from mvgtutor.errors import ConfigError, DataError
 from mvgtutor.model.attention import GraphGuidedAttention, MultiHeadAttention, attention
 from mvgtutor.model.context import ContextEncoder, block_strides
-from mvgtutor.model.decoders import mf_layer_indices, valid_tap_conv3d
+from mvgtutor.model.decoders import CpuChannelsLastConv3d, DilatedConv3d, mf_layer_indices, valid_tap_conv3d
 from mvgtutor.model.embed import (PatchEmbed, PositionEncoding, apply_rotary, patchify, rotary_angles, unpatchify,
                                   view_coordinates)
 from mvgtutor.model.fusion import ViewFusion
@@ -128,6 +129,21 @@ def test_valid_tap_convolution_equals_the_dense_one(dilation):
     dense_grads = torch.autograd.grad(dense.square().sum(), (x, weight))
     valid_grads = torch.autograd.grad(valid.square().sum(), (x, weight))
     assert all(torch.allclose(a, b, atol=1e-3, rtol=1e-4) for a, b in zip(dense_grads, valid_grads))
+
+
+@pytest.mark.parametrize("make", [lambda: DilatedConv3d(3, 4, 6, valid_taps=False),
+                                  lambda: CpuChannelsLastConv3d(3, 4, 1, bias=True)])
+def test_cpu_channels_last_convolution_is_the_same_convolution_in_the_same_layout(make):
+    torch.manual_seed(0)
+    conv = make()
+    x = seeded(2, 3, 10, 12, 8, seed=1).requires_grad_()
+    out = conv(x)
+    reference = nn.Conv3d.forward(conv, x)
+    assert out.is_contiguous() and torch.allclose(out, reference, atol=1e-5)  # channels-first again
+    grads = torch.autograd.grad(out.square().sum(), (x, conv.weight))
+    reference_grads = torch.autograd.grad(reference.square().sum(), (x, conv.weight))
+    assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-4) for a, b in zip(grads, reference_grads))
+    assert grads[1].shape == conv.weight.shape
 
 
 def test_mf_reads_evenly_spaced_layers():

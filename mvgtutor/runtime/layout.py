@@ -9,7 +9,10 @@ BatchNorm and ReLU keep the layout, so the whole convolutional part follows.
 For training, ``"auto"`` picks channels-last on CUDA: the paper-size training step ran 30% faster (329 against
 253 samples/s, bf16, batch 72, one H100, ``python -m mvgtutor bench --memory-format ...``). On the CPU training
 stays channels-first: there channels-last made the cpu profile's convolutions 2-3x faster but BatchNorm's backward
-pass slower, and the step as a whole no faster (5.8 samples/s either way on a 2-core CPU). Inference has no
+pass slower, and the step as a whole no faster (5.8 samples/s either way on a 2-core CPU). The exception is
+P3DA's convolutions on the full 32^3 grid, which switch to channels-last inside each layer on the CPU
+(``mvgtutor.model.decoders.CpuChannelsLastConv3d``): the cpu profile's training step went from 2.10 to 1.69 s
+(median of four, one thread, on a busy 2-core CPU). Inference has no
 backward pass: ``predict_volume`` runs channels-last on every device (on the 2-core CPU, 1.2-1.7x the
 channels-first speed), through ``memory_format_for``, which gives the caller's model back unchanged.
 """
