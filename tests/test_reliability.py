@@ -161,6 +161,18 @@ def test_a_copied_dataset_keeps_its_fingerprint(tmp_path):
     assert runs.dataset_fingerprint(copy) == runs.dataset_fingerprint(data)
 
 
+def test_simulating_the_same_data_twice_gives_the_same_fingerprint(tmp_path):
+    from mvgtutor.simulate.dataset import simulate_dataset
+
+    first = simulate_dataset(tmp_path / "a", n_tomograms=1, size=32, seed=5, progress=False)
+    second = simulate_dataset(tmp_path / "b", n_tomograms=1, size=32, seed=5, progress=False)
+    for name in ("reconstruction.mrc", "class_mask.mrc"):  # the same bytes: no date in the MRC header
+        assert (first / "model_0" / name).read_bytes() == (second / "model_0" / name).read_bytes()
+    assert runs.dataset_fingerprint(first) == runs.dataset_fingerprint(second)
+    other = simulate_dataset(tmp_path / "c", n_tomograms=1, size=32, seed=6, progress=False)
+    assert runs.dataset_fingerprint(other) != runs.dataset_fingerprint(first)
+
+
 def test_remove_stale_temporaries_touches_only_its_names(tmp_path):
     (tmp_path / ".model.pt.x1.tmp").write_bytes(b"")
     (tmp_path / ".other.x1.tmp").write_bytes(b"")

@@ -56,8 +56,13 @@ _MAKE_DATA_HINT = "run `python -m mvgtutor simulate --out DIR` or `make data`"
 
 
 # ----------------------------------------------------------------------------------------------- MRC volumes
+# The header's first label. mrcfile writes "Created by mrcfile.py <date and time>", which made two simulations of
+# the same data differ in two bytes, and so in their SHA-256 and their dataset fingerprint.
+MRC_LABEL = b"Created by mvgtutor with mrcfile.py"
+
 def write_mrc(path: str | os.PathLike, array, voxel_size_nm: float) -> Path:
-    """Write a 3D volume ``(Z, Y, X)`` to ``path`` atomically, with the voxel size in the header.
+    """Write a 3D volume ``(Z, Y, X)`` to ``path`` atomically, with the voxel size in the header (and no date:
+    the same volume always gives the same bytes).
 
     ``array`` is a numpy array or a torch tensor of an MRC dtype (float32, float16, int8, int16, uint16;
     uint8 is stored as uint16 by mrcfile). float64 is stored as float32. Returns the path.
@@ -81,6 +86,7 @@ def write_mrc(path: str | os.PathLike, array, voxel_size_nm: float) -> Path:
         with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(np.ascontiguousarray(volume))
             mrc.voxel_size = float(voxel_size_nm) * ANGSTROM_PER_NM
+            mrc.header.label[0] = MRC_LABEL  # mrcfile's default label carries the time of writing
     return path
 
 
