@@ -11,6 +11,7 @@ provenance (machine, load, torch, commit), which chapter 0 reads.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -117,18 +118,17 @@ def measure_profile(name: str, args: argparse.Namespace, device) -> dict:
     batch = args.batch_size or profile.train.batch_size
     if device.type == "cpu" and args.batch_size is None:
         batch = min(batch, args.max_cpu_batch)
-    with benchmark.as_t4(device) if t4 else _nothing():
-        speed = benchmark.measure_training(model, train_config, default_loss, batch_size=batch, device=device,
-                                           steps=args.steps, warmup=args.warmup, **sizes)
+    def time_training(config, warmup: int):  # samples/s of the training step, on a simulated T4 where asked
+        with benchmark.as_t4(device) if t4 else contextlib.nullcontext():
+            return benchmark.measure_training(model, config, default_loss, batch_size=batch, device=device,
+                                              steps=args.steps, warmup=warmup, **sizes)
+
+    speed = time_training(train_config, args.warmup)
     voxels_per_s = benchmark.measure_inference(model, args.inference_size, device=device,
                                                batch_size=args.inference_batch, precision=precision,
                                                tile=model_config.input_size)
     if args.compare_compile and not args.compile:  # the same step again, compiled (warm-up: the compilation)
-        compiled_config = dataclasses.replace(train_config, compile=True)
-        with benchmark.as_t4(device) if t4 else _nothing():
-            compiled = benchmark.measure_training(model, compiled_config, default_loss, batch_size=batch,
-                                                  device=device, steps=args.steps, warmup=max(args.warmup, 1),
-                                                  **sizes)
+        compiled = time_training(dataclasses.replace(train_config, compile=True), max(args.warmup, 1))
         result.update(compiled_samples_per_s=compiled.samples_per_s,
                       compile_speedup=compiled.samples_per_s / speed.samples_per_s)
     peak = benchmark.device_peak_flops(device)
@@ -142,11 +142,6 @@ def measure_profile(name: str, args: argparse.Namespace, device) -> dict:
                   inference_voxels_per_s=voxels_per_s, inference_volume=args.inference_size)
     return result
 
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def format_result(result: dict) -> str:
