@@ -23,3 +23,14 @@ def test_one_compilation_serves_every_masked_view():
     assert set(views) == {0, 1, 2}  # seeds 0, 1, 2 mask views 2, 1, 0
     assert frames[1:] == [frames[0]] * 2  # nothing compiled after the first call (a Python int: once per view)
     torch._dynamo.reset()
+
+
+def test_a_second_batch_size_compiles_too():
+    """A new batch size makes dynamo trace the batch symbolically; VSL's mask draw must not break it."""
+    torch.manual_seed(0)
+    model = build_model("mvgformer", make_profile("test").model).train()
+    compiled = torch.compile(model, backend=torch._dynamo.testing.CompileCounter())
+    for batch in (2, 3):
+        out = compiled(torch.randn(batch, 1, 32, 32, 32))
+        assert out["logits"].shape[0] == batch and out["recon_loss"].ndim == 0
+    torch._dynamo.reset()

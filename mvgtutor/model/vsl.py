@@ -115,9 +115,15 @@ class ViewMaskedSSL(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, config.in_channels * self.patch**3)  # the voxels under each token
 
+    @torch.compiler.disable  # eager: dynamo cannot trace torch.rand with a batch size it made symbolic
     def choose_mask(self, batch: int, device: torch.device,
                     generator: torch.Generator | None = None) -> MaskedView:
-        """A random view and, per sample, exactly ``round(eta * L)`` random masked tokens."""
+        """A random view and, per sample, exactly ``round(eta * L)`` random masked tokens.
+
+        Run eagerly under ``torch.compile``: once a second batch size has made dynamo treat the batch as symbolic
+        (the cpu profile after the test one, or a last, smaller batch), tracing ``torch.rand(batch, L)`` fails
+        ("SymIntArrayRef expected to contain only concrete integers"). Drawing a mask is not worth compiling.
+        """
         length = self.grid**3
         view = torch.randint(len(self.views), (1,), generator=generator, device=device)[0]  # 0-d: graph-stable
         scores = torch.rand(batch, length, generator=generator, device=device)  # (B, L)
