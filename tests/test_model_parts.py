@@ -144,6 +144,9 @@ def test_cpu_channels_last_convolution_is_the_same_convolution_in_the_same_layou
     reference_grads = torch.autograd.grad(reference.square().sum(), (x, conv.weight))
     assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-4) for a, b in zip(grads, reference_grads))
     assert grads[1].shape == conv.weight.shape
+    with CpuChannelsLastConv3d.as_on_gpu():  # the GPU path (what the memory estimate counts), then back
+        assert not conv.enabled and torch.allclose(conv(x), reference, atol=1e-5)
+    assert conv.enabled
 
 
 def test_mf_reads_evenly_spaced_layers():

@@ -16,6 +16,8 @@ overlap of each tap with the volume (same result as the dense convolution, fewer
 
 from __future__ import annotations
 
+import contextlib
+
 import itertools
 
 import torch
@@ -116,10 +118,23 @@ class CpuChannelsLastConv3d(nn.Conv3d):
     or for an input that is already channels-last, this is ``nn.Conv3d``.
     """
 
+    enabled = True  # False: a plain nn.Conv3d everywhere (``as_on_gpu``)
+
+    @classmethod
+    @contextlib.contextmanager
+    def as_on_gpu(cls):
+        """Within the block, run every such layer as a GPU would (plain ``nn.Conv3d``): the CPU's count of a GPU
+        step's saved activations (``mvgtutor.train.estimate``) must not include the channels-last copies."""
+        previous, cls.enabled = cls.enabled, False
+        try:
+            yield
+        finally:
+            cls.enabled = previous
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, Cin, D, H, W) -> (N, Cout, D', H', W')``."""
         last = torch.channels_last_3d
-        if x.device.type != "cpu" or x.is_contiguous(memory_format=last):
+        if not self.enabled or x.device.type != "cpu" or x.is_contiguous(memory_format=last):
             return super().forward(x)
         weight = self.weight.contiguous(memory_format=last)
         return self._conv_forward(x.contiguous(memory_format=last), weight, self.bias).contiguous()

@@ -130,13 +130,15 @@ def measure_activation_memory(model: nn.Module, config: TrainConfig, loss_fn, *,
     more bytes per sample for the test, cpu and colab models (36.8 / 56.7 / 150.0 MiB against 31.4 / 47.3 / 126.3:
     what autocast keeps in fp32), a near-constant ratio that ``MEMORY_CALIBRATION`` absorbs, but ran 20x slower on
     a CPU without bf16 units (160 s against 6 s for the colab model)."""
+    from mvgtutor.model.decoders import CpuChannelsLastConv3d
     from mvgtutor.train.benchmark import synthetic_batch
 
     model = model.to("cpu").train()
     saved = []
     for batch in (1, 2):
         images, labels = synthetic_batch(batch, input_size, num_classes, torch.device("cpu"))
-        saved.append(_saved_bytes(model, loss_fn, config, images, labels))
+        with CpuChannelsLastConv3d.as_on_gpu():  # count what a GPU saves, not the CPU's layout copies
+            saved.append(_saved_bytes(model, loss_fn, config, images, labels))
     per_sample = max(saved[1] - saved[0], 0)
     parameters = sum(p.numel() for p in model.parameters())
     return ActivationMemory(fixed_bytes=max(saved[0] - per_sample, 0), per_sample_bytes=per_sample,
