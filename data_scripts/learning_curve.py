@@ -25,7 +25,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mvgtutor.config import make_profile
@@ -38,7 +37,7 @@ from mvgtutor import provenance
 from mvgtutor.train.runs import dataset_fingerprint
 from mvgtutor.train.validation import held_out_dice
 
-from mvgtutor.train.bars import bar_means
+from mvgtutor.train.bars import bar_means, finite_or_none
 from mvgtutor.train.curves import CURVES_DIR as RESULTS
 
 
@@ -98,7 +97,7 @@ def main() -> None:
     def score(loss: float) -> None:
         dice = held_out_dice(model, test.images, test.labels.long(), precision=precision)  # (16,), None if absent
         row = dict(step=steps, samples=steps * batch, seconds=time.perf_counter() - started, loss=loss,
-                   **bar_means(dice), dice=[None if d is None or not np.isfinite(d) else float(d) for d in dice])
+                   **bar_means(dice), dice=[finite_or_none(d) for d in dice])
         rows.append(row)
         shown = "  ".join(f"{k} {'-' if row[k] is None else f'{row[k]:.2f}'}" for k in ("vesicle", "fiducial",
                                                                                       "big_five"))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mvgtutor.model.views import VIEWS, from_view, to_view, view_plane
+from mvgtutor.model.views import VIEWS, from_view, stack_from_views, to_view, view_plane
 
 
 def _coordinate_volumes(n=(3, 4, 5)):
@@ -38,3 +38,13 @@ def test_to_view_and_from_view_are_exact_inverses(view, shape):
     assert torch.equal(from_view(to_view(x, view), view), x)
     assert torch.equal(to_view(from_view(x, view), view), x)
     assert torch.equal(to_view(to_view(x, view), view), x)  # each view is one swap: its own inverse
+
+
+def test_stack_from_views_brings_every_view_back_to_the_canonical_grid():
+    x = torch.randn(2, 3, 4, 5, 6)
+    views = ("xy", "yz", "xz", "yz")  # a repeated view too (Table 13)
+    stacked = stack_from_views([to_view(x, v) for v in views], views)
+    assert stacked.shape == (4, *x.shape)
+    assert all(torch.equal(stacked[i], x) for i in range(len(views)))
+    with pytest.raises(ValueError):  # one tensor per view, no silent truncation
+        stack_from_views([x], views)

@@ -25,7 +25,7 @@ from torch import nn
 
 from mvgtutor.errors import ConfigError
 from mvgtutor.model.fusion import ViewFusion
-from mvgtutor.model.views import from_view, to_view, view_keys
+from mvgtutor.model.views import stack_from_views, to_view, view_keys
 
 
 class MultiViewPerspective(nn.Module):
@@ -63,6 +63,4 @@ class MultiViewPerspective(nn.Module):
             logits = self.backbones[0](torch.cat(inputs))["logits"].chunk(len(self.views))
         else:
             logits = [net(v)["logits"] for net, v in zip(self.backbones, inputs)]
-        view_logits = torch.stack([from_view(l, view) for l, view in zip(logits, self.views)])  # (V, B, K, S, S, S)
-        return {"logits": self.fusion(view_logits),  # eq. 8
-                "view_logits": {key: view_logits[i] for i, key in enumerate(self.view_keys)}}
+        return self.fusion.outputs(stack_from_views(logits, self.views), self.view_keys)  # eq. 8

@@ -38,3 +38,9 @@ class ViewFusion(nn.Module):
         if self.fusion == "norm_sum":
             return view_logits.log_softmax(dim=2).sum(0)
         return torch.einsum("v,vb...->b...", self.weights().to(view_logits.dtype), view_logits)
+
+    def outputs(self, view_logits: torch.Tensor, keys: tuple[str, ...]) -> dict:
+        """``view_logits (V, B, K, D, H, W)`` -> ``{"logits": fused (B, K, D, H, W), "view_logits": {key: (B, K,
+        D, H, W)}}``, the output every multi-view model returns (``keys`` from ``views.view_keys``)."""
+        return {"logits": self(view_logits),  # eq. 8
+                "view_logits": {key: view_logits[i] for i, key in enumerate(keys)}}

@@ -32,7 +32,7 @@ from mvgtutor.model.decoders import make_decoder
 from mvgtutor.model.embed import PatchEmbed, PositionEncoding, token_grid
 from mvgtutor.model.fusion import ViewFusion
 from mvgtutor.model.graph import Graph, VisualGraph
-from mvgtutor.model.views import VIEWS, from_view, to_view, view_keys
+from mvgtutor.model.views import VIEWS, stack_from_views, to_view, view_keys
 from mvgtutor.model.vsl import MaskedView, ViewMaskedSSL
 
 
@@ -218,7 +218,7 @@ class MVGFormer(nn.Module):
         """The decoder: per-view logits re-arranged to the canonical grid, ``(V, B, num_classes, D, H, W)``."""
         logits = self.decoder(features.hidden)  # (V*B, K, S, S, S), each in its view's axis order
         logits = logits.view(len(self.views), -1, *logits.shape[1:])  # (V, B, K, S, S, S)
-        return torch.stack([from_view(logits[i], view) for i, view in enumerate(self.views)])  # canonical grid
+        return stack_from_views(logits.unbind(0), self.views)  # canonical grid
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """``x (B, 1, D, H, W)`` -> ``{"logits": (B, K, D, H, W), "view_logits": {view: (B, K, D, H, W)},
@@ -231,10 +231,7 @@ class MVGFormer(nn.Module):
         """
         features = self.forward_features(x, generator)
         view_logits = self.forward_head(features)  # (V, B, K, D, H, W)
-        outputs = {
-            "logits": self.fusion(view_logits),  # eq. 8
-            "view_logits": {key: view_logits[i] for i, key in enumerate(self.view_keys)},
-        }
+        outputs = self.fusion.outputs(view_logits, self.view_keys)  # eq. 8
         if self.training:  # the last layer's tokens (a view, no copy), for Table 9's contrastive term
             outputs["tokens"] = features.per_view()  # (V, B, L, C), each in its view's order
         if features.masked is not None:

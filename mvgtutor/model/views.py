@@ -71,6 +71,12 @@ def from_view(x: torch.Tensor, view: str) -> torch.Tensor:
     return x.permute(inverse)
 
 
+def stack_from_views(per_view: list[torch.Tensor] | tuple[torch.Tensor, ...], views: tuple[str, ...]) -> torch.Tensor:
+    """Per-view tensors ``[(B, ...) in view v's axis order for v in views]`` -> ``(V, B, ...)`` on the canonical
+    grid (``from_view`` on each, then stacked): what fusion (eq. 8) needs."""
+    return torch.stack([from_view(t, view) for t, view in zip(per_view, views, strict=True)])
+
+
 def view_keys(views: tuple[str, ...]) -> tuple[str, ...]:
     """Distinct names for a list of views that may repeat (Table 13's ``("xy", "xy", "xy")``): the first
     occurrence keeps its name, the n-th repeat becomes ``"<view>_<n>"``, e.g. ``("xy", "xy_2", "xy_3")``."""

@@ -25,12 +25,15 @@ BARS: dict[str, dict[str, float]] = {
 _PROFILE_BARS = {"test": "cpu", "cpu": "cpu", "colab": "colab", "paper": "reference"}
 
 
+def finite_or_none(d: float | None) -> float | None:
+    """A score as a plain float, or None where it is missing (None or NaN: a class absent from the tomogram)."""
+    return None if d is None or not np.isfinite(d) else float(d)
+
+
 def bar_means(dice: Sequence[float | None]) -> dict[str, float | None]:
     """The bar quantities of one per-class Dice list ``(16,)`` (None or NaN where a class is absent): ``vesicle``,
     ``fiducial``, ``big_five`` (the mean over the five largest proteins that occur)."""
-    def value(d):
-        return None if d is None or not np.isfinite(d) else float(d)
-
+    value = finite_or_none
     big_five = [value(dice[c.label]) for c in largest_proteins(5)]
     big_five = [d for d in big_five if d is not None]
     return dict(vesicle=value(dice[VESICLE]), fiducial=value(dice[FIDUCIAL]),
