@@ -193,12 +193,18 @@ def _entries() -> list[Ablation]:
         Ablation("unet3d_mvp", "MVP on another backbone (Table 11)", q_mvp, PaperResult("Table 11 (ours)", None,
                  None, _UNET_MVP), model_name="unet3d_mvp", compare_with="unet3d"),
         # Fig. 9(a): our decoders on other backbones
-        Ablation("swin_unetr_p3da", "our decoders on other backbones (Fig. 9(a))", "Does P3DA help other "
-                 "transformer encoders?", PaperResult("Fig. 9(a)", None, None, _FIG9A),
-                 needs="a Swin UNETR encoder whose decoder can be swapped for ours (not built)"),
+        # (the 'Base' is swin_unetr itself; compared with it, as the figure's dashed lines are)
+        Ablation("swin_unetr_p3da", "our decoders on other backbones (Fig. 9(a))", "Does P3DA help another "
+                 "transformer encoder? (Swin UNETR's encoder, its decoder replaced by P3DA; compared with Swin "
+                 "UNETR as published)", PaperResult("Fig. 9(a)", None, None, _FIG9A), model_name="swin_unetr_p3da",
+                 compare_with="swin_unetr"),
+        Ablation("swin_unetr_mf", "our decoders on other backbones (Fig. 9(a))", "Does MF help another transformer "
+                 "encoder? (the paper: 'the improvement brought about is not significant')",
+                 PaperResult("Fig. 9(a)", None, None, _FIG9A), model_name="swin_unetr_mf", compare_with="swin_unetr"),
         Ablation("base_decoder", "our decoders on other backbones (Fig. 9(a))", "Our encoder with Swin UNETR's "
                  "decoder (the 'Base' of Fig. 9(a)).", PaperResult("Fig. 9(a)", None, None, _FIG9A),
-                 needs="Swin UNETR's decoder on our encoder's tokens (not built)"),
+                 needs="Swin UNETR's decoder reads a five-scale pyramid (16^3 ... 1^3 at a 32^3 patch) that our "
+                       "single-scale token grid does not have; the paper does not say how it built one (not built)"),
         # Fig. 9(b): positions
         Ablation("pos_shared", "positional encoding (Fig. 9(b))", q_pos, PaperResult("Fig. 9(b)", None, None,
                  _FIG9B), model=dict(position="shared")),

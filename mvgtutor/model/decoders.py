@@ -199,6 +199,16 @@ def mf_width(config: ModelConfig) -> int:
     return config.mf_channels or max(1, config.decoder_channels // 2)
 
 
+def mf_level(in_channels: int, width: int, scale: int = 1) -> nn.Sequential:
+    """One MF level: 2 x (conv3 + BN + ReLU) at the level's grid, then trilinear up-sampling by ``scale`` (none
+    at 1), ``(N, in_channels, g, g, g) -> (N, width, g * scale, ...)``."""
+    layers = [bn_relu(nn.Conv3d(in_channels, width, 3, padding=1, bias=False), width),
+              bn_relu(nn.Conv3d(width, width, 3, padding=1, bias=False), width)]
+    if scale != 1:
+        layers.append(nn.Upsample(scale_factor=scale, mode="trilinear", align_corners=False))
+    return nn.Sequential(*layers)
+
+
 class MFDecoder(nn.Module):
     """Multi-level feature fusion (Fig. 2c): ``hidden`` -> ``(N, num_classes, S, S, S)``."""
 
@@ -208,14 +218,7 @@ class MFDecoder(nn.Module):
         self.layers = mf_layer_indices(config.depth, config.mf_levels)
         dim, width = config.embed_dim, mf_width(config)
         self.norms = nn.ModuleList([nn.LayerNorm(dim) for _ in self.layers])
-        self.blocks = nn.ModuleList([
-            nn.Sequential(
-                bn_relu(nn.Conv3d(dim, width, 3, padding=1, bias=False), width),
-                bn_relu(nn.Conv3d(width, width, 3, padding=1, bias=False), width),
-                nn.Upsample(scale_factor=config.token_patch, mode="trilinear", align_corners=False),
-            )
-            for _ in self.layers
-        ])
+        self.blocks = nn.ModuleList([mf_level(dim, width, config.token_patch) for _ in self.layers])
         self.classify = nn.Conv3d(width * len(self.layers), config.num_classes, 1)
 
     @property
@@ -228,6 +231,25 @@ class MFDecoder(nn.Module):
         levels = [block(tokens_to_grid(norm(hidden[i]), self.grid))  # (N, C', S, S, S)
                   for i, norm, block in zip(self.layers, self.norms, self.blocks)]
         return self.classify(torch.cat(levels, dim=1))  # (N, N_levels * C', S, S, S) -> (N, K, S, S, S)
+
+
+def atrous_branches(width: int, dilations: tuple[int, ...], valid_taps: bool) -> nn.ModuleList:
+    """P3DA's parallel branches on ``(N, width, S, S, S)``: a 1x1x1 conv, then a 3x3x3 conv per further
+    dilation (the paper's 6, 12, 18), each + BN + ReLU and keeping the shape."""
+    return nn.ModuleList([
+        bn_relu(CpuChannelsLastConv3d(width, width, 1, bias=False) if i == 0 else
+                DilatedConv3d(width, width, dilation, valid_taps), width)
+        for i, dilation in enumerate(dilations)
+    ])
+
+
+def atrous_head(width: int, num_branches: int, num_classes: int) -> nn.Sequential:
+    """P3DA's two-layer 1x1x1 head: the concatenated branches ``(N, num_branches * width, ...)`` -> logits
+    ``(N, num_classes, ...)``; its last layer is the classifier."""
+    return nn.Sequential(
+        bn_relu(CpuChannelsLastConv3d(width * num_branches, width, 1, bias=False), width),
+        CpuChannelsLastConv3d(width, num_classes, 1),
+    )
 
 
 class P3DADecoder(nn.Module):
@@ -244,16 +266,8 @@ class P3DADecoder(nn.Module):
             self.expand = nn.Linear(dim, width * self.patch**3)  # each token paints its p^3 voxels
         else:
             self.expand = nn.Conv3d(dim, width, 1)  # project, then trilinear up-sampling
-        valid_taps = config.p3da_conv == "valid_taps"
-        self.branches = nn.ModuleList([
-            bn_relu(CpuChannelsLastConv3d(width, width, 1, bias=False) if i == 0 else
-                    DilatedConv3d(width, width, dilation, valid_taps), width)
-            for i, dilation in enumerate(config.p3da_dilations)
-        ])
-        self.head = nn.Sequential(
-            bn_relu(CpuChannelsLastConv3d(width * len(self.branches), width, 1, bias=False), width),
-            CpuChannelsLastConv3d(width, config.num_classes, 1),
-        )
+        self.branches = atrous_branches(width, config.p3da_dilations, config.p3da_conv == "valid_taps")
+        self.head = atrous_head(width, len(self.branches), config.num_classes)
 
     @property
     def classifier(self) -> nn.Module:

@@ -12,7 +12,9 @@ BASELINE_NAMES = ("voxresnet", "unet3d", "dynunet", "mednext", "unetr", "swin_un
 # each baseline with the paper's MVP around it (Table 11, mvgtutor.baselines.mvp): one backbone shared by the
 # views (our reading), or one per view (the alternative)
 MVP_NAMES = tuple(f"{name}_mvp{kind}" for kind in ("", "_unshared") for name in BASELINE_NAMES)
-MODEL_NAMES = ("mvgformer",) + BASELINE_NAMES + MVP_NAMES
+# Swin UNETR's encoder with our decoders instead of its own (Fig. 9(a), mvgtutor.baselines.swin_decoders)
+OUR_DECODER_NAMES = ("swin_unetr_p3da", "swin_unetr_mf")
+MODEL_NAMES = ("mvgformer",) + BASELINE_NAMES + MVP_NAMES + OUR_DECODER_NAMES
 
 
 def build_model(name: str, config: ModelConfig) -> nn.Module:
@@ -20,7 +22,12 @@ def build_model(name: str, config: ModelConfig) -> nn.Module:
     ``decoder_channels`` (VoxResNet: stem width; U-Net: widths w, 1.5w, 2w as DeepFinder's 32, 48, 64; the MONAI
     networks: their published width times ``decoder_channels / 64``, see ``mvgtutor.baselines.monai_nets``).
     ``<baseline>_mvp`` wraps the baseline in MVP with ``config.views`` and ``config.fusion``; ``_mvp_unshared``
-    gives each view its own copy (``mvgtutor.baselines.mvp``)."""
+    gives each view its own copy (``mvgtutor.baselines.mvp``); ``swin_unetr_p3da`` and ``swin_unetr_mf`` put our
+    decoders on Swin UNETR's encoder (``mvgtutor.baselines.swin_decoders``)."""
+    if name in OUR_DECODER_NAMES:
+        from mvgtutor.baselines.swin_decoders import SwinEncoderOurDecoder
+
+        return SwinEncoderOurDecoder(config, decoder=name.removeprefix("swin_unetr_"))
     if name in MVP_NAMES:
         from mvgtutor.baselines.mvp import MultiViewPerspective
 
