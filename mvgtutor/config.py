@@ -89,7 +89,7 @@ class ModelConfig:
     graph_query: str = "token_cluster"  # reading of eq. 7, see chapter 5: "token_cluster" | "token_plus_node"
     graph_seed: int = 0  # seeds the k-means++ / spectral initialisation when forward() gets no generator
     # decoders (Sec. 4.3)
-    decoder: str = "p3da"  # "p3da" | "mf" | "mlp"
+    decoder: str = "p3da"  # "p3da" | "mf" | "mlp" | "swin_unetr" (Fig. 9(a)'s "Base")
     decoder_channels: int = 64
     p3da_dilations: tuple[int, ...] = (1, 6, 12, 18)
     p3da_upsample: str = "unpatchify"  # tokens -> H x W x D map: "unpatchify" (learned) | "trilinear"

@@ -63,7 +63,7 @@ def test_registry_covers_the_papers_ablations():
         assert ablation.paper.source and ablation.paper.quote and ablation.question
         if ablation.paper.miou is not None:  # the number is quoted, not only typed
             assert f"{ablation.paper.miou:.1f}" in ablation.paper.quote, ablation.name
-    assert not ABLATIONS["base_decoder"].available and ABLATIONS["swin_unetr_p3da"].available
+    assert not ABLATIONS["patch16"].available and ABLATIONS["swin_unetr_p3da"].available
     for ablation in ABLATIONS.values():  # a paired comparison subtracts a registered, runnable experiment
         assert ABLATIONS[ablation.compare_with].available, ablation.name
 
@@ -81,7 +81,7 @@ def test_scaled_sizes_are_the_papers_numbers_in_the_paper_profile():
     assert ablation_profile("loss_boundary", cpu).train.loss == "ce_boundary_dice"
     assert ablation_profile(DEFAULT, cpu) == cpu
     with pytest.raises(ConfigError, match="not available"):
-        ablation_profile("base_decoder", cpu)
+        ablation_profile("patch16", cpu)
     with pytest.raises(ConfigError, match="--list"):
         ablation_profile("no_such", cpu)
 
@@ -132,7 +132,7 @@ def test_report_rows_plot_and_missing_experiments(tmp_path):
     rows = {r["experiment"]: r for r in report_rows(results, "cpu", "lab")}
     assert rows["default"]["mean"] == pytest.approx(42.0) and rows["default"]["seeds"] == 3
     assert rows["k8"]["diff"] == pytest.approx(-7.0 / 3) and rows["k8"]["paper"] == 83.6
-    assert rows["c128"]["status"] == "not run" and rows["base_decoder"]["status"] == "not available"
+    assert rows["c128"]["status"] == "not run" and rows["patch16"]["status"] == "not available"
     text = format_report(list(rows.values()))
     assert "not run" in text and "not available" in text and "k8" in text
     import matplotlib.pyplot as plt
@@ -164,7 +164,7 @@ def test_cli_list_report_and_errors(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "default" in out and "42.0" in out and (tmp_path / "p.png").is_file()
     assert main(["ablate", "no_such", "--profile", "test", "--results", str(results)]) == 1
-    assert main(["ablate", "base_decoder", "--profile", "test", "--results", str(results)]) == 1
+    assert main(["ablate", "patch16", "--profile", "test", "--results", str(results)]) == 1
     assert main(["ablate", "--report", "--profile", "test", "--results", str(tmp_path / "none.csv")]) == 1
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and "--list" in errors[0] and "not available" in errors[1]

@@ -7,6 +7,7 @@ from mvgtutor.baselines.monai_nets import swin_unetr
 from mvgtutor.baselines.swin_decoders import PyramidMF, PyramidP3DA, SwinEncoderOurDecoder
 from mvgtutor.config import make_profile
 from mvgtutor.errors import ConfigError
+from mvgtutor.model.views import to_view
 from mvgtutor.train.models import OUR_DECODER_NAMES, build_model
 
 CONFIG = make_profile("test").model
@@ -59,3 +60,42 @@ def test_bad_inputs_say_what_to_change():
         SwinEncoderOurDecoder(CONFIG, "mlp")
     with pytest.raises(ConfigError, match="multiple of 32"):
         build_model("swin_unetr_mf", CONFIG)(torch.randn(1, 1, 24, 24, 24))
+
+
+def _base(depth=None, **overrides):
+    import dataclasses
+
+    config = dataclasses.replace(CONFIG, decoder="swin_unetr", **overrides)
+    return build_model("mvgformer", dataclasses.replace(config, depth=depth or config.depth))
+
+
+def test_our_encoder_with_swin_unetrs_decoder_trains_end_to_end():
+    torch.manual_seed(0)
+    model = _base().train()
+    out = model(torch.randn(2, 1, 32, 32, 32))
+    assert out["logits"].shape == (2, CONFIG.num_classes, 32, 32, 32) and set(out["view_logits"]) == {"xy", "yz", "xz"}
+    out["logits"].square().mean().backward()
+    assert model.patch_embed.proj.weight.grad.abs().sum() > 0  # through the pyramid into our encoder
+    assert model.decoder.net.encoder1.layer.conv1.conv.weight.grad.abs().sum() > 0  # the raw-patch skip
+
+
+def test_the_pyramid_has_swin_unetrs_scales_and_reads_unetrs_layers():
+    model = _base(depth=12)
+    assert model.decoder.layers == [2, 5, 8, 11, 11]  # UNETR's z3, z6, z9, z12; the last feeds the two deepest
+    assert _base(depth=2).decoder.layers == [0, 1, 1, 1, 1]
+    hidden = [torch.randn(2, 8**3, CONFIG.embed_dim) for _ in range(CONFIG.depth)]
+    feature = model.decoder.net.encoder2.layer.conv1.conv.in_channels
+    maps = _base().decoder.pyramid(hidden)
+    assert [tuple(m.shape[1:]) for m in maps] == [(feature * 2**i, *(32 // 2 ** (i + 1),) * 3) for i in range(5)]
+
+
+def test_the_decoder_does_not_see_the_voxels_vsl_hid():
+    model = _base().train()
+    features = model.forward_features(torch.randn(2, 1, 32, 32, 32) + 5.0, torch.Generator().manual_seed(1))
+    assert features.masked is not None and features.inputs.shape == (3 * 2, 1, 32, 32, 32)
+    view = int(features.masked.view)
+    hidden = to_view(model.vsl.voxel_mask(features.masked), model.views[view])  # (B, 1, S, S, S)
+    seen = features.inputs.view(3, 2, 1, 32, 32, 32)
+    assert hidden.any() and (seen[view][hidden] == 0).all() and (seen[view][~hidden] != 0).all()
+    assert all((seen[v] != 0).all() for v in range(3) if v != view)  # the other views are whole
+    assert build_model("mvgformer", CONFIG).forward_features(torch.randn(1, 1, 32, 32, 32)).inputs is None

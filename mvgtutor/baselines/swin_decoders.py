@@ -19,6 +19,14 @@ that Swin UNETR's decoder, MF and P3DA see the same information and differ only 
 **The alternative** is the literal one: P3DA on the encoder's last output alone (``stages=(4,)``). At a 32^3
 patch that map is one voxel (3^3 at the 96^3 patch Swin UNETR was published with), so the head would see one
 feature vector per patch: the atrous branches would have nothing to dilate over.
+
+The figure's "Base" for MVGFormer is the other direction, "our transformer encoder with the decoder proposed in
+Swin UNETR" (``SwinUNETRDecoder``, ``ModelConfig(decoder="swin_unetr")``). That decoder reads five maps at 1/2 ...
+1/32 of the patch and the patch itself; our encoder has one token grid (1/p of the patch) per layer. **Our
+reading** builds the pyramid as UNETR (Hatamizadeh et al. 2022) does for a plain ViT: maps 0-2 come from layers
+Ln/4, Ln/2 and 3Ln/4, maps 3-4 from the last layer, each layer-normed, projected by a 1x1x1 conv to the width
+Swin UNETR has at that scale, and resized to its grid (trilinear up, average-pooled down). UNETR up-samples with
+transposed convolutions instead; the paper does not say which it used.
 """
 
 from __future__ import annotations
@@ -29,7 +37,9 @@ from torch import nn
 
 from mvgtutor.config import ModelConfig
 from mvgtutor.errors import ConfigError, check_choice
-from mvgtutor.model.decoders import atrous_branches, atrous_head, mf_level, mf_width
+from mvgtutor.model.decoders import atrous_branches, atrous_head, mf_layer_indices, mf_level, mf_width, \
+    tokens_to_grid
+from mvgtutor.model.embed import token_grid
 
 OUR_DECODERS: tuple[str, ...] = ("p3da", "mf")
 SWIN_STAGES = 5  # MONAI's SwinTransformer returns the patch embedding and four stages
@@ -113,4 +123,50 @@ class SwinEncoderOurDecoder(nn.Module):
         return {"logits": self.decoder([maps[i] for i in self.stages], tuple(x.shape[2:]))}
 
 
-__all__ = ["OUR_DECODERS", "PyramidMF", "PyramidP3DA", "SwinEncoderOurDecoder"]
+def resize(x: torch.Tensor, side: int) -> torch.Tensor:
+    """``(N, C, g, g, g) -> (N, C, side, side, side)``: trilinear up-sampling, average pooling down."""
+    if side >= x.shape[-1]:
+        return F.interpolate(x, size=(side,) * 3, mode="trilinear", align_corners=False)
+    return F.adaptive_avg_pool3d(x, side)
+
+
+class SwinUNETRDecoder(nn.Module):
+    """Swin UNETR's decoder on our encoder's tokens (Fig. 9(a)'s "Base"): ``hidden[n] (N, L, C)`` for every layer
+    and the patch ``inputs (N, C_in, S, S, S)`` (in each view's axis order) -> ``(N, num_classes, S, S, S)``."""
+
+    reads_input = True  # MVGFormer passes the view-arranged patch too (Swin UNETR's first skip reads it)
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        from mvgtutor.baselines.monai_nets import swin_unetr
+
+        self.net = swin_unetr(config).net  # MONAI's SwinUNETR, sized as the baseline; its encoder is removed
+        del self.net.swinViT
+        width, self.size, self.grid = config.embed_dim, config.input_size, token_grid(config)
+        quarters = mf_layer_indices(config.depth, min(4, config.depth))  # UNETR's z3, z6, z9, z12 of 12 layers
+        self.layers = [quarters[min(i, len(quarters) - 1)] for i in range(3)] + [config.depth - 1] * 2
+        feature = self.net.encoder2.layer.conv1.conv.in_channels  # Swin UNETR's feature_size F
+        self.norms = nn.ModuleList([nn.LayerNorm(width) for _ in self.layers])
+        self.project = nn.ModuleList([nn.Conv3d(width, feature * 2**i, 1) for i in range(len(self.layers))])
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The last layer, the one that outputs class logits."""
+        return self.net.out.conv.conv
+
+    def pyramid(self, hidden: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The five maps Swin UNETR's encoder would give: map i ``(N, F 2^i, S / 2^(i+1), ...)``."""
+        return [resize(project(tokens_to_grid(norm(hidden[layer]), self.grid)), self.size // 2 ** (i + 1))
+                for i, (layer, norm, project) in enumerate(zip(self.layers, self.norms, self.project))]
+
+    def forward(self, hidden: list[torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """See the class docstring; the order of the blocks is Swin UNETR's (MONAI's ``SwinUNETR.forward``)."""
+        maps, net = self.pyramid(hidden), self.net
+        enc0, enc1, enc2, enc3 = net.encoder1(inputs), net.encoder2(maps[0]), net.encoder3(maps[1]), \
+            net.encoder4(maps[2])
+        dec3 = net.decoder5(net.encoder10(maps[4]), maps[3])
+        dec0 = net.decoder2(net.decoder3(net.decoder4(dec3, enc3), enc2), enc1)
+        return net.out(net.decoder1(dec0, enc0))
+
+
+__all__ = ["OUR_DECODERS", "PyramidMF", "PyramidP3DA", "SwinEncoderOurDecoder", "SwinUNETRDecoder"]

@@ -9,6 +9,8 @@ Every decoder takes the list of the encoder's layer outputs for one view stack, 
 * ``P3DADecoder`` (Fig. 2d): the last layer re-shaped to the voxel grid (learned unpatchify by default, or
   trilinear up-sampling), four parallel atrous branches (a 1x1x1 conv, then 3x3x3 with dilations 6, 12, 18),
   each conv + BN + ReLU, concatenated, and a two-layer 1x1x1 head.
+* ``"swin_unetr"``: Swin UNETR's decoder on these tokens, the "Base" of Fig. 9(a)
+  (``mvgtutor.baselines.swin_decoders.SwinUNETRDecoder``; it also reads the patch, ``reads_input``).
 
 At 32^3 a dilation-18 kernel's outer taps mostly read zero padding; ``valid_tap_conv3d`` computes only the
 overlap of each tap with the volume (same result as the dense convolution, fewer multiply-adds).
@@ -28,7 +30,7 @@ from mvgtutor.config import ModelConfig
 from mvgtutor.errors import ConfigError, check_choice
 from mvgtutor.model.embed import token_grid, unpatchify
 
-DECODERS: tuple[str, ...] = ("p3da", "mf", "mlp")
+DECODERS: tuple[str, ...] = ("p3da", "mf", "mlp", "swin_unetr")
 P3DA_UPSAMPLES: tuple[str, ...] = ("unpatchify", "trilinear")
 P3DA_CONVS: tuple[str, ...] = ("valid_taps", "dense")
 
@@ -291,6 +293,9 @@ class P3DADecoder(nn.Module):
 
 def make_decoder(config: ModelConfig) -> nn.Module:
     """The decoder named by ``config.decoder`` (one of ``DECODERS``)."""
-    decoders = {"p3da": P3DADecoder, "mf": MFDecoder, "mlp": MLPDecoder}
     check_choice("decoder", config.decoder, DECODERS)
-    return decoders[config.decoder](config)
+    if config.decoder == "swin_unetr":  # Fig. 9(a)'s "Base": Swin UNETR's decoder on our tokens (needs MONAI)
+        from mvgtutor.baselines.swin_decoders import SwinUNETRDecoder
+
+        return SwinUNETRDecoder(config)
+    return {"p3da": P3DADecoder, "mf": MFDecoder, "mlp": MLPDecoder}[config.decoder](config)

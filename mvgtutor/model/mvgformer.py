@@ -46,6 +46,7 @@ class EncoderOutput:
     masked: MaskedView | None  # the VSL mask (training with vsl only)
     attention: list[torch.Tensor | None]  # per layer (N, h, L, L) when asked for (joint: (B, h, VL, VL)), else Nones
     batch_size: int  # B
+    inputs: torch.Tensor | None = None  # (N, C_in, S, S, S), each view's patch, for a decoder that reads it
 
     def per_view(self, layer: int = -1) -> torch.Tensor:
         """Layer ``layer``'s tokens as ``(V, B, L, C)``."""
@@ -146,6 +147,19 @@ class MVGFormer(nn.Module):
                       for v, view in zip(inputs, self.views)]
         return inputs
 
+    def decoder_inputs(self, inputs: list[torch.Tensor], masked: MaskedView | None) -> torch.Tensor | None:
+        """The patch as a decoder that reads it sees it, ``(V*B, C_in, S, S, S)`` (None for a decoder that does
+        not): each view's input, with the voxels under VSL's masked tokens set to zero in the masked view, so the
+        decoder cannot see what the encoder was not shown."""
+        if not getattr(self.decoder, "reads_input", False):
+            return None
+        if masked is not None:
+            hidden = self.vsl.voxel_mask(masked)  # (B, 1, S, S, S), canonical grid
+            chosen = masked.is_view(len(self.views))  # (V,)
+            inputs = [torch.where(chosen[i] & to_view(hidden, view), 0.0, v)
+                      for i, (v, view) in enumerate(zip(inputs, self.views))]
+        return torch.cat(inputs)
+
     def masked_view_graph(self, x: torch.Tensor, masked: MaskedView, generator: torch.Generator) -> Graph:
         """The visual graph of the masked view's stream, built from ``x`` with the hidden voxels set to zero, so
         that this stream cannot see them (the batch norms' running statistics are left as they are)."""
@@ -167,7 +181,8 @@ class MVGFormer(nn.Module):
         if self.vsl is not None and self.training:
             masked = self.vsl.choose_mask(batch, x.device, generator)
         # Sec. 4.2: tokens of every view, eq. 6
-        tokens = torch.stack([self.patch_embed(v) for v in self.view_inputs(x, generator)])  # (V, B, L, C)
+        inputs = self.view_inputs(x, generator)  # V x (B, C_in, S, S, S)
+        tokens = torch.stack([self.patch_embed(v) for v in inputs])  # (V, B, L, C)
         if masked is not None:
             tokens = self.vsl.mask_tokens(tokens, masked)
         tokens = self.positions(tokens)  # eq. 6: I = x + p, per view
@@ -192,7 +207,8 @@ class MVGFormer(nn.Module):
             hidden, maps = self.encoder(tokens.flatten(0, 1), nodes, assignments, angles, return_attention)  # eq. 7
         return EncoderOutput(hidden=hidden, graph=graph,
                              assignments=None if assignment_list is None else torch.cat(assignment_list),
-                             masked=masked, attention=maps, batch_size=batch)
+                             masked=masked, attention=maps, batch_size=batch,
+                             inputs=self.decoder_inputs(inputs, masked))
 
     def _encode_joint(self, tokens: torch.Tensor, node_list, assignment_list, angles, return_attention):
         """All views as one sequence per patch: ``tokens (V, B, L, C)`` -> (B, V*L, C) through the encoder, every
@@ -216,7 +232,10 @@ class MVGFormer(nn.Module):
 
     def forward_head(self, features: EncoderOutput) -> torch.Tensor:
         """The decoder: per-view logits re-arranged to the canonical grid, ``(V, B, num_classes, D, H, W)``."""
-        logits = self.decoder(features.hidden)  # (V*B, K, S, S, S), each in its view's axis order
+        if getattr(self.decoder, "reads_input", False):  # Swin UNETR's decoder (Fig. 9(a)'s "Base")
+            logits = self.decoder(features.hidden, features.inputs)
+        else:
+            logits = self.decoder(features.hidden)  # (V*B, K, S, S, S), each in its view's axis order
         logits = logits.view(len(self.views), -1, *logits.shape[1:])  # (V, B, K, S, S, S)
         return stack_from_views(logits.unbind(0), self.views)  # canonical grid
 
