@@ -63,12 +63,23 @@ def test_registry_covers_the_papers_ablations():
         assert ablation.paper.source and ablation.paper.quote and ablation.question
         if ablation.paper.miou is not None:  # the number is quoted, not only typed
             assert f"{ablation.paper.miou:.1f}" in ablation.paper.quote, ablation.name
-    assert not ABLATIONS["patch16"].available and ABLATIONS["swin_unetr_p3da"].available
+    assert all(a.available for a in ABLATIONS.values())  # every experiment of the registry is built
     for ablation in ABLATIONS.values():  # a paired comparison subtracts a registered, runnable experiment
         assert ABLATIONS[ablation.compare_with].available, ablation.name
 
 
-def test_scaled_sizes_are_the_papers_numbers_in_the_paper_profile():
+@pytest.fixture
+def unbuilt(monkeypatch):
+    """An experiment whose parts are missing, for the paths that must refuse one (every registered one is built)."""
+    from mvgtutor.ablations import Ablation, PaperResult
+
+    entry = Ablation("unbuilt", "tests", "Can it run?", PaperResult("none", None, None, "none"),
+                     needs="a part the course does not have")
+    monkeypatch.setitem(ABLATIONS, entry.name, entry)
+    return entry.name
+
+
+def test_scaled_sizes_are_the_papers_numbers_in_the_paper_profile(unbuilt):
     paper = make_profile("gpu")
     assert ablation_profile("c128", paper).model.embed_dim == 128
     assert ablation_profile("ln6", paper).model.depth == 6
@@ -81,7 +92,10 @@ def test_scaled_sizes_are_the_papers_numbers_in_the_paper_profile():
     assert ablation_profile("loss_boundary", cpu).train.loss == "ce_boundary_dice"
     assert ablation_profile(DEFAULT, cpu) == cpu
     with pytest.raises(ConfigError, match="not available"):
-        ablation_profile("patch16", cpu)
+        ablation_profile(unbuilt, cpu)
+    assert ablation_profile("patch16", paper).model.num_clusters == 8  # capped: 8 token cells at 16^3 tokens
+    assert ablation_profile("patch16", cpu).model.token_patch == 16
+    assert ABLATIONS["patch16"].delta() == "model.token_patch=16, model.num_clusters<=8"
     with pytest.raises(ConfigError, match="--list"):
         ablation_profile("no_such", cpu)
 
@@ -125,14 +139,14 @@ def test_results_append_replace_and_refuse_other_files(tmp_path):
         read_results(other)
 
 
-def test_report_rows_plot_and_missing_experiments(tmp_path):
+def test_report_rows_plot_and_missing_experiments(tmp_path, unbuilt):
     results = [_row("default", s, v) for s, v in enumerate((40.0, 44.0, 42.0))]
     results += [_row("k8", s, v) for s, v in enumerate((38.0, 41.0, 40.0))]
     results += [_row("k8", 0, 99.0, budget="profile")]  # another budget: not mixed in
     rows = {r["experiment"]: r for r in report_rows(results, "cpu", "lab")}
     assert rows["default"]["mean"] == pytest.approx(42.0) and rows["default"]["seeds"] == 3
     assert rows["k8"]["diff"] == pytest.approx(-7.0 / 3) and rows["k8"]["paper"] == 83.6
-    assert rows["c128"]["status"] == "not run" and rows["patch16"]["status"] == "not available"
+    assert rows["c128"]["status"] == "not run" and rows[unbuilt]["status"] == "not available"
     text = format_report(list(rows.values()))
     assert "not run" in text and "not available" in text and "k8" in text
     import matplotlib.pyplot as plt
@@ -152,7 +166,7 @@ def test_mvp_rows_are_compared_with_their_own_backbone():
     assert "(vs unet3d)" in format_report(list(rows.values()))
 
 
-def test_cli_list_report_and_errors(tmp_path, capsys):
+def test_cli_list_report_and_errors(tmp_path, capsys, unbuilt):
     assert main(["ablate", "--list"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in ABLATIONS) and "Table 9" in listed and "not available" in listed
@@ -164,7 +178,7 @@ def test_cli_list_report_and_errors(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "default" in out and "42.0" in out and (tmp_path / "p.png").is_file()
     assert main(["ablate", "no_such", "--profile", "test", "--results", str(results)]) == 1
-    assert main(["ablate", "patch16", "--profile", "test", "--results", str(results)]) == 1
+    assert main(["ablate", unbuilt, "--profile", "test", "--results", str(results)]) == 1
     assert main(["ablate", "--report", "--profile", "test", "--results", str(tmp_path / "none.csv")]) == 1
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and "--list" in errors[0] and "not available" in errors[1]

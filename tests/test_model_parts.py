@@ -47,9 +47,13 @@ def test_patchify_and_unpatchify_are_inverse_and_match_patch_embedding():
 
 def test_context_encoder_reaches_the_token_grid():
     assert ContextEncoder(CONFIG)(seeded(2, 1, 32, 32, 32)).shape == (2, 32, 8, 8, 8)
-    assert block_strides(8) == [2, 2, 2]
-    with pytest.raises(ConfigError, match="token_patch=3"):
-        block_strides(3)
+    assert block_strides(8) == [2, 2, 2] and block_strides(2) == [2, 1, 1]
+    assert block_strides(16) == [2, 2, 2, 2]  # Table 8's 16^3 token: a fourth block
+    wide = ContextEncoder(dataclasses.replace(CONFIG, token_patch=16))
+    assert len(wide.blocks) == 4 and wide(seeded(1, 1, 32, 32, 32)).shape == (1, 32, 2, 2, 2)
+    for bad in (3, 32):
+        with pytest.raises(ConfigError, match=f"token_patch={bad}"):
+            block_strides(bad)
 
 
 @pytest.mark.parametrize("position", ["learned", "shared", "sinusoidal", "rotary"])

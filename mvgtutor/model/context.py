@@ -3,7 +3,8 @@
 Each block is a 3x3x3 convolution, batch normalisation and a ReLU. The paper says only that the output
 ``f_c`` has C channels on the ``Hp x Wp x Dp`` token grid; we reach that grid with stride-2 convolutions
 (log2 of the token patch of them, the last blocks keep stride 1) and widen the channels C/4 -> C/2 -> C.
-For the paper's 32^3 patch and 4^3 tokens: 32^3 -> 16^3 -> 8^3 -> 8^3.
+For the paper's 32^3 patch and 4^3 tokens: 32^3 -> 16^3 -> 8^3 -> 8^3. Table 8's 16^3 token needs four
+halvings: then a fourth block (C -> C, stride 2) follows the three (ours; the paper does not say).
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seq
     )
 
 
+MAX_TOKEN_PATCH = 16  # Table 8's largest
+
+
 def block_strides(token_patch: int) -> list[int]:
-    """Strides of the three blocks so that their product is ``token_patch`` (1, 2, 4 or 8)."""
+    """Strides of the blocks so that their product is ``token_patch`` (1, 2, 4, 8: three blocks; 16: four)."""
     halvings = token_patch.bit_length() - 1
-    if token_patch < 1 or 2**halvings != token_patch or halvings > NUM_BLOCKS:
+    if token_patch < 1 or 2**halvings != token_patch or token_patch > MAX_TOKEN_PATCH:
         raise ConfigError(f"token_patch={token_patch}: the context encoder needs a power of two up to "
-                          f"{2**NUM_BLOCKS} (e.g. 4, the paper's)")
+                          f"{MAX_TOKEN_PATCH} (e.g. 4, the paper's)")
     return [2] * halvings + [1] * (NUM_BLOCKS - halvings)
 
 
@@ -42,10 +46,11 @@ class ContextEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        channels = [config.in_channels, config.embed_dim // 4, config.embed_dim // 2, config.embed_dim]
         strides = block_strides(config.token_patch)
+        channels = [config.in_channels, config.embed_dim // 4, config.embed_dim // 2, config.embed_dim]
+        channels += [config.embed_dim] * (len(strides) - NUM_BLOCKS)  # a fourth block for 16^3 tokens
         self.blocks = nn.Sequential(*[
-            conv_bn_relu(channels[i], channels[i + 1], strides[i]) for i in range(NUM_BLOCKS)
+            conv_bn_relu(channels[i], channels[i + 1], stride) for i, stride in enumerate(strides)
         ])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
