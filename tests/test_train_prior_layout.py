@@ -28,7 +28,7 @@ def _zero_last_layer_weights(module: torch.nn.Module, classifiers) -> None:
             layer.weight.zero_()
 
 
-@pytest.mark.parametrize("decoder", ["p3da", "mf", "mlp"])
+@pytest.mark.parametrize("decoder", ["p3da", "mf", "mlp", "swin_unetr"])
 def test_mvgformer_starts_at_the_prior(decoder):
     config = dataclasses.replace(make_profile("test").model, decoder=decoder, vsl=False)
     model = MVGFormer(config).eval()
