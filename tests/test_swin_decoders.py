@@ -46,7 +46,8 @@ def test_our_decoders_read_every_stage_of_the_pyramid(decoder):
 
 
 def test_the_class_prior_starts_the_classifier_and_the_literal_reading_is_an_option():
-    model = SwinEncoderOurDecoder(CONFIG, "p3da", stages=(4,))  # the alternative: the deepest map alone
+    model = build_model("swin_unetr_p3da_deepest", CONFIG)  # the alternative: the deepest map alone
+    assert model.stages == (4,) and len(model.decoder.project) == 1
     prior = torch.log_softmax(torch.arange(CONFIG.num_classes, dtype=torch.float32), 0)
     model.init_class_prior(prior)
     torch.testing.assert_close(model.decoder.classifier.bias, prior)

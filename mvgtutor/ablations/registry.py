@@ -200,6 +200,10 @@ def _entries() -> list[Ablation]:
                  "transformer encoder? (Swin UNETR's encoder, its decoder replaced by P3DA; compared with Swin "
                  "UNETR as published)", PaperResult("Fig. 9(a)", None, None, _FIG9A), model_name="swin_unetr_p3da",
                  compare_with="swin_unetr"),
+        Ablation("swin_unetr_p3da_deepest", "our decoders on other backbones (Fig. 9(a))", "Does our reading "
+                 "matter? P3DA on Swin UNETR's last stage alone (1^3 at a 32^3 patch), the literal reading",
+                 PaperResult("Fig. 9(a) (ours)", None, None, _FIG9A), model_name="swin_unetr_p3da_deepest",
+                 compare_with="swin_unetr_p3da"),
         Ablation("swin_unetr_mf", "our decoders on other backbones (Fig. 9(a))", "Does MF help another transformer "
                  "encoder? (the paper: 'the improvement brought about is not significant')",
                  PaperResult("Fig. 9(a)", None, None, _FIG9A), model_name="swin_unetr_mf", compare_with="swin_unetr"),

@@ -13,7 +13,8 @@ BASELINE_NAMES = ("voxresnet", "unet3d", "dynunet", "mednext", "unetr", "swin_un
 # views (our reading), or one per view (the alternative)
 MVP_NAMES = tuple(f"{name}_mvp{kind}" for kind in ("", "_unshared") for name in BASELINE_NAMES)
 # Swin UNETR's encoder with our decoders instead of its own (Fig. 9(a), mvgtutor.baselines.swin_decoders)
-OUR_DECODER_NAMES = ("swin_unetr_p3da", "swin_unetr_mf")
+# (our reading: the decoder reads all five Swin stages; "_deepest": P3DA on the last stage alone, the literal one)
+OUR_DECODER_NAMES = ("swin_unetr_p3da", "swin_unetr_mf", "swin_unetr_p3da_deepest")
 MODEL_NAMES = ("mvgformer",) + BASELINE_NAMES + MVP_NAMES + OUR_DECODER_NAMES
 
 
@@ -27,7 +28,8 @@ def build_model(name: str, config: ModelConfig) -> nn.Module:
     if name in OUR_DECODER_NAMES:
         from mvgtutor.baselines.swin_decoders import SwinEncoderOurDecoder
 
-        return SwinEncoderOurDecoder(config, decoder=name.removeprefix("swin_unetr_"))
+        decoder, _, deepest = name.removeprefix("swin_unetr_").partition("_")
+        return SwinEncoderOurDecoder(config, decoder, stages=(4,) if deepest else (0, 1, 2, 3, 4))
     if name in MVP_NAMES:
         from mvgtutor.baselines.mvp import MultiViewPerspective
 
