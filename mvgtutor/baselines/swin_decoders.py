@@ -16,10 +16,9 @@ that Swin UNETR's decoder, MF and P3DA see the same information and differ only 
 * **P3DA** (Fig. 2d): "reshape to the original size" becomes a feature pyramid: each stage projected to C' by a
   1x1x1 conv, up-sampled trilinearly to the voxel grid, and summed; then P3DA's four atrous branches and head.
 
-**The alternative** is the literal one: P3DA on the encoder's last output alone (``stages=(4,)``, model
-name ``swin_unetr_p3da_deepest``). At a 32^3
-patch that map is one voxel (3^3 at the 96^3 patch Swin UNETR was published with), so the head would see one
-feature vector per patch: the atrous branches would have nothing to dilate over.
+**The alternative** is the literal one: P3DA on the encoder's last output alone (``stages=(4,)``, model name
+``swin_unetr_p3da_deepest``). At a 32^3 patch that map is one voxel (3^3 at the 96^3 patch Swin UNETR was
+published with), so the head sees one feature vector per patch: the atrous branches have nothing to dilate over.
 
 The figure's "Base" for MVGFormer is the other direction, "our transformer encoder with the decoder proposed in
 Swin UNETR" (``SwinUNETRDecoder``, ``ModelConfig(decoder="swin_unetr")``). That decoder reads five maps at 1/2 ...
